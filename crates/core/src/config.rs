@@ -1,0 +1,216 @@
+//! Configuration types, one struct per section, with upstream's option names and
+//! defaults where an upstream option exists. Loading (TOML file, environment,
+//! flags) happens in the binary; every crate receives the section it needs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the database, keys, images and instances live.
+    pub state_dir: PathBuf,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub token: TokenConfig,
+    pub credential: CredentialConfig,
+    pub security_compliance: SecurityComplianceConfig,
+    pub identity: IdentityConfig,
+    pub bootstrap: BootstrapConfig,
+    /// Per-service overrides: `[services.identity] listen = "0.0.0.0:5000"`.
+    pub services: BTreeMap<String, ServiceConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            state_dir: PathBuf::from("ferrostack-state"),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            token: TokenConfig::default(),
+            credential: CredentialConfig::default(),
+            security_compliance: SecurityComplianceConfig::default(),
+            identity: IdentityConfig::default(),
+            bootstrap: BootstrapConfig::default(),
+            services: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The one listener serving every service under its path prefix.
+    pub listen: String,
+    /// The base URL advertised in the catalog; empty = derived from the bound address.
+    pub public_url: String,
+    /// `human` or `json`.
+    pub log_format: String,
+    /// How long in-flight requests may take to finish after SIGTERM, in seconds.
+    pub shutdown_grace: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+            log_format: "human".into(),
+            shutdown_grace: 30,
+        }
+    }
+}
+
+/// A service served on its own classic port as well (at the root of that listener).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// e.g. `0.0.0.0:5000` for identity.
+    pub listen: String,
+    /// The URL advertised in the catalog for this service; empty = derived.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://...`; empty = `STATE_DIR/ferrostack.db`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: String::new(),
+            max_connections: 8,
+        }
+    }
+}
+
+/// Keystone's `[token]` (and `[fernet_tokens]`) options.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Token lifetime in seconds.
+    pub expiration: i64,
+    /// How long after expiry `?allow_expired=1` still validates a token, in seconds.
+    pub allow_expired_window: i64,
+    /// How many keys the token key repository keeps (staged + primary + secondaries).
+    pub max_active_keys: usize,
+    /// Validated tokens kept in memory.
+    pub cache_size: usize,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            expiration: 3600,
+            allow_expired_window: 172_800,
+            max_active_keys: 3,
+            cache_size: 100_000,
+        }
+    }
+}
+
+/// Keystone's `[credential]` options.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// How old (seconds) a signed EC2 request may be when it reaches `/ec2tokens`.
+    pub auth_ttl: i64,
+}
+
+impl Default for CredentialConfig {
+    fn default() -> Self {
+        CredentialConfig { auth_ttl: 900 }
+    }
+}
+
+/// Keystone's `[security_compliance]` options that ferrostack implements.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityComplianceConfig {
+    /// Failed password attempts before the account locks; 0 disables lockout.
+    pub lockout_failure_attempts: u32,
+    /// How long a locked account stays locked, in seconds.
+    pub lockout_duration: i64,
+}
+
+impl Default for SecurityComplianceConfig {
+    fn default() -> Self {
+        SecurityComplianceConfig {
+            lockout_failure_attempts: 0,
+            lockout_duration: 1800,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Argon2id memory cost in KiB for password hashes.
+    pub password_hash_memory_kib: u32,
+    /// Argon2id passes.
+    pub password_hash_iterations: u32,
+    /// The most entities a list returns when the client gives no `limit`; 0 = no cap
+    /// (Keystone's `list_limit`; truncated lists say `"truncated": true`).
+    pub list_limit: usize,
+    /// Longest accepted password, in bytes.
+    pub max_password_length: usize,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            password_hash_memory_kib: 19 * 1024,
+            password_hash_iterations: 2,
+            list_limit: 0,
+            max_password_length: 4096,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BootstrapConfig {
+    /// The admin password set at first start; empty = a random one.
+    pub admin_password: String,
+    pub region: String,
+    /// Name of the cloud entry written to clouds.yaml.
+    pub cloud_name: String,
+}
+
+impl Default for BootstrapConfig {
+    fn default() -> Self {
+        BootstrapConfig {
+            admin_password: String::new(),
+            region: "RegionOne".into(),
+            cloud_name: "ferrostack".into(),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration with secrets replaced, for `config show` and logs.
+    pub fn redacted(&self) -> Config {
+        let mut c = self.clone();
+        if !c.bootstrap.admin_password.is_empty() {
+            c.bootstrap.admin_password = "***".into();
+        }
+        c.database.url = crate::db::redact_url(&c.database.url);
+        c
+    }
+
+    /// The database URL, defaulting to SQLite in the state directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            crate::db::Db::sqlite_url(&self.state_dir.join("ferrostack.db"))
+        } else {
+            self.database.url.clone()
+        }
+    }
+}

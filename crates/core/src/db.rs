@@ -1,0 +1,250 @@
+//! The database handle: one `sqlx` Any pool over SQLite (embedded default, WAL) or
+//! PostgreSQL, plus the few things that differ between the two (write transactions,
+//! database creation, boolean columns). Domain crates own their tables and
+//! migrations; they write SQL that runs on both backends (`$N` placeholders, no
+//! backend-specific types).
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Once;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migrate, MigrateDatabase, Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{Any, AnyPool, ConnectOptions, Connection, Row, Transaction};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("cannot open database {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A cloneable handle to the pool.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static DRIVERS: Once = Once::new();
+
+impl Db {
+    /// Opens (and creates when missing) the database at `url`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let backend = backend_of(url)?;
+        let connect_err = |source| DbError::Connect {
+            url: redact_url(url),
+            source,
+        };
+        match backend {
+            Backend::Sqlite => {
+                // Create the file and switch it to WAL once; the mode is persistent.
+                let opts = SqliteConnectOptions::from_str(url)
+                    .map_err(connect_err)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal);
+                let conn = opts.connect().await.map_err(connect_err)?;
+                conn.close().await.map_err(connect_err)?;
+            }
+            Backend::Postgres => {
+                if !Any::database_exists(url).await.map_err(connect_err)? {
+                    Any::create_database(url).await.map_err(connect_err)?;
+                }
+            }
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await
+            .map_err(connect_err)?;
+        Ok(Db { pool, backend })
+    }
+
+    /// The URL of the embedded default: a SQLite file in the state directory.
+    pub fn sqlite_url(path: &Path) -> String {
+        format!("sqlite://{}", path.display())
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write lock up
+    /// front (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of
+    /// failing when a read lock cannot be upgraded.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// Applies a crate's migrations. Each crate numbers its migrations in its own
+    /// range so that all of them can share sqlx's bookkeeping table.
+    ///
+    /// Migrations are written once for both backends. The one type that cannot be
+    /// shared is `BOOLEAN`: sqlx's Any driver cannot read SQLite columns declared
+    /// BOOLEAN, so on SQLite they are declared `INTEGER` (SQLite stores booleans as
+    /// 0/1 anyway); read them with [`get_bool`].
+    pub async fn migrate(
+        &self,
+        migrations: &[(i64, &'static str, &'static str)],
+    ) -> Result<(), DbError> {
+        let list = migrations
+            .iter()
+            .map(|(version, desc, sql)| {
+                let sql = match self.backend {
+                    Backend::Sqlite => sql.replace("BOOLEAN", "INTEGER"),
+                    Backend::Postgres => sql.to_string(),
+                };
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*desc),
+                    MigrationType::Simple,
+                    sqlx::AssertSqlSafe(sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        let mut migrator = Migrator::with_migrations(list);
+        migrator.set_ignore_missing(true);
+        let mut conn = self.pool.acquire().await?;
+        conn.ensure_migrations_table(&migrator.table_name).await?;
+        migrator.run(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+use sqlx::SqlSafeStr as _;
+
+fn backend_of(url: &str) -> Result<Backend, DbError> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(DbError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// A database URL with any password replaced, for logs and `config show`.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((userinfo, host)) = rest.split_once('@')
+        && let Some((user, _password)) = userinfo.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_string()
+}
+
+/// True when `err` is a unique-constraint violation (a duplicate), on either backend.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+/// True when `err` is a foreign-key violation (the row is still referenced).
+pub fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.kind() == sqlx::error::ErrorKind::ForeignKeyViolation)
+}
+
+/// Reads a BOOLEAN column: PostgreSQL returns a bool, SQLite an integer.
+pub fn get_bool(row: &AnyRow, col: &str) -> Result<bool, sqlx::Error> {
+    match row.try_get::<bool, _>(col) {
+        Ok(b) => Ok(b),
+        Err(_) => Ok(row.try_get::<i64, _>(col)? != 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://fs:s3cret@db:5432/fs"),
+            "postgres://fs:***@db:5432/fs"
+        );
+        assert_eq!(redact_url("postgres://fs@db/fs"), "postgres://fs@db/fs");
+        assert_eq!(redact_url("sqlite:///x/y.db"), "sqlite:///x/y.db");
+    }
+
+    #[tokio::test]
+    async fn sqlite_database_is_created_in_wal_mode_and_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Db::sqlite_url(&dir.path().join("t.db"));
+        let db = Db::connect(&url, 2).await.unwrap();
+        db.migrate(&[(
+            900_001,
+            "t",
+            "CREATE TABLE t (id TEXT PRIMARY KEY, on_ BOOLEAN NOT NULL)",
+        )])
+        .await
+        .unwrap();
+        // applying the same list again is a no-op
+        db.migrate(&[(
+            900_001,
+            "t",
+            "CREATE TABLE t (id TEXT PRIMARY KEY, on_ BOOLEAN NOT NULL)",
+        )])
+        .await
+        .unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        sqlx::query("INSERT INTO t (id, on_) VALUES ($1, $2)")
+            .bind("a")
+            .bind(true)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let row = sqlx::query("SELECT on_ FROM t WHERE id = $1")
+            .bind("a")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert!(get_bool(&row, "on_").unwrap());
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let dup = sqlx::query("INSERT INTO t (id, on_) VALUES ($1, $2)")
+            .bind("a")
+            .bind(false)
+            .execute(db.pool())
+            .await
+            .unwrap_err();
+        assert!(is_unique_violation(&dup));
+        db.close().await;
+    }
+}
