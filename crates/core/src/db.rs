@@ -57,7 +57,14 @@ impl Db {
         };
         match backend {
             Backend::Sqlite => {
-                // Create the file and switch it to WAL once; the mode is persistent.
+                // Create the file owner-only (SQLite gives -wal/-shm the same mode),
+                // then switch it to WAL once; the mode is persistent.
+                if let Some(path) = sqlite_path(url) {
+                    create_private_file(&path).map_err(|e| DbError::Connect {
+                        url: url.to_string(),
+                        source: sqlx::Error::Io(e),
+                    })?;
+                }
                 let opts = SqliteConnectOptions::from_str(url)
                     .map_err(connect_err)?
                     .create_if_missing(true)
@@ -145,6 +152,29 @@ impl Db {
 }
 
 use sqlx::SqlSafeStr as _;
+
+/// The file of a `sqlite://PATH[?...]` URL, unless it is an in-memory database.
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
 
 fn backend_of(url: &str) -> Result<Backend, DbError> {
     if url.starts_with("sqlite:") {
@@ -238,6 +268,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(mode, "wal");
+        use std::os::unix::fs::PermissionsExt;
+        let perms = std::fs::metadata(dir.path().join("t.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(perms & 0o777, 0o600, "the database is private");
         let dup = sqlx::query("INSERT INTO t (id, on_) VALUES ($1, $2)")
             .bind("a")
             .bind(false)

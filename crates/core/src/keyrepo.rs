@@ -150,7 +150,7 @@ impl KeyRepository {
 
     /// A cheap fingerprint of the directory (its listing and modification time), to
     /// notice a rotation made by another process.
-    pub fn fingerprint(&self) -> Option<(SystemTime, Vec<u32>)> {
+    pub fn fingerprint(&self) -> Option<Fingerprint> {
         let mtime = fs::metadata(&self.dir).and_then(|m| m.modified()).ok()?;
         let mut idx = self.key_indexes().ok()?;
         idx.sort_unstable();
@@ -189,8 +189,11 @@ impl KeyRepository {
 /// A repository plus its loaded keys, reloaded when another process rotates them.
 pub struct KeyRing {
     repo: KeyRepository,
-    state: RwLock<(Option<(SystemTime, Vec<u32>)>, Arc<KeySet>)>,
+    state: RwLock<(Option<Fingerprint>, Arc<KeySet>)>,
 }
+
+/// The directory's modification time and key indexes when last loaded.
+type Fingerprint = (SystemTime, Vec<u32>);
 
 impl KeyRing {
     pub fn new(repo: KeyRepository) -> Result<Self, KeyRepoError> {

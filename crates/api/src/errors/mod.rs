@@ -1,0 +1,4 @@
+//! Error dialects: each OpenStack API has its own error body shape. Domain errors
+//! are mapped to status + body in exactly one place per dialect.
+
+pub mod keystone;

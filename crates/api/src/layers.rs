@@ -1,0 +1,65 @@
+//! Layers every listener gets: a request id (`x-openstack-request-id: req-<uuid>`)
+//! on every response and in the tracing span of every log line of the request, an
+//! access log line, and panic containment (a panic becomes a 500, not a dead
+//! connection).
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Request, Response};
+use tower::util::MapRequestLayer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-openstack-request-id");
+
+#[derive(Clone, Copy, Default)]
+struct OpenStackRequestId;
+
+impl MakeRequestId for OpenStackRequestId {
+    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        // Ids supplied by clients are not trusted: each request gets a fresh one.
+        ferrostack_core::ids::new_request_id()
+            .parse()
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Wraps a router with request ids, tracing and panic containment.
+pub fn with_common_layers(router: Router) -> Router {
+    router
+        .layer(CatchPanicLayer::new())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<axum::body::Body>| {
+                    let id = req
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(|resp: &Response<axum::body::Body>, latency: Duration, _span: &Span| {
+                    let status = resp.status().as_u16();
+                    let ms = latency.as_secs_f64() * 1000.0;
+                    if status >= 500 {
+                        tracing::error!(status, latency_ms = ms, "request failed");
+                    } else {
+                        tracing::debug!(status, latency_ms = ms, "request done");
+                    }
+                })
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, OpenStackRequestId))
+        .layer(MapRequestLayer::new(|mut req: Request<axum::body::Body>| {
+            req.headers_mut().remove(&REQUEST_ID);
+            req
+        }))
+}

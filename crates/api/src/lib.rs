@@ -1,0 +1,90 @@
+//! The HTTP layer. Each OpenStack API is an axum router in its own module that only
+//! translates: parse the request, call the domain, shape the response (and its
+//! errors, through that API's dialect in [`errors`]). The binary mounts the
+//! routers under devstack-style prefixes on one listener (`/identity`, ...) and,
+//! when configured, at the root of a service's classic port.
+
+pub mod errors;
+pub mod identity;
+mod layers;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use ferrostack_identity::Identity;
+
+pub use layers::with_common_layers;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub identity: Arc<Identity>,
+}
+
+/// Where a router is mounted, for the links it renders.
+#[derive(Clone, Debug)]
+pub struct Mount {
+    /// The path prefix on this listener (`/identity`, or `` at a service's own port).
+    pub prefix: &'static str,
+    /// The configured public URL of the service, if any (overrides the Host header).
+    pub public_url: Option<String>,
+}
+
+/// The router with every service under its prefix on one listener.
+pub fn all_services(state: AppState, public_urls: &ServiceUrls) -> Router {
+    Router::new()
+        .nest(
+            "/identity",
+            identity::router(state.clone()).layer(axum::Extension(Mount {
+                prefix: "/identity",
+                public_url: public_urls.identity.clone(),
+            })),
+        )
+        .nest("/image", not_yet("image"))
+        .nest("/compute", not_yet("compute"))
+        .nest("/network", not_yet("network"))
+        .nest("/ec2", not_yet("ec2"))
+        .fallback(not_found)
+}
+
+/// One service at the root of its own listener (classic per-service ports).
+pub fn single_service(
+    state: AppState,
+    service: &str,
+    public_url: Option<String>,
+) -> Option<Router> {
+    match service {
+        "identity" => Some(identity::router(state).layer(axum::Extension(Mount {
+            prefix: "",
+            public_url,
+        }))),
+        _ => None,
+    }
+}
+
+/// Public URLs configured per service (None = derived from the request).
+#[derive(Clone, Debug, Default)]
+pub struct ServiceUrls {
+    pub identity: Option<String>,
+}
+
+/// Services that are advertised but arrive in later releases answer 501.
+fn not_yet(service: &'static str) -> Router {
+    Router::new().fallback(move || async move {
+        (
+            StatusCode::NOT_IMPLEMENTED,
+            axum::Json(serde_json::json!({
+                "error": {"code": 501, "title": "Not Implemented",
+                    "message": format!("The {service} service is not available in this release of ferrostack.")}
+            })),
+        )
+    })
+}
+
+async fn not_found() -> Response {
+    errors::keystone::body(StatusCode::NOT_FOUND, "The resource could not be found.")
+        .into_response()
+}

@@ -1,0 +1,147 @@
+//! The command line: `up`, `config show`, `admin ...`, `bench ...`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::{Overrides, load};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ferrostack",
+    version,
+    about = "An OpenStack-compatible private cloud in one binary"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags shared by the commands that read the configuration.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Common {
+    /// Where the database, keys and generated client files live.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// A TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH (default: STATE_DIR/ferrostack.db) or postgres://...
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start the all-in-one cloud (bootstraps on first start).
+    Up {
+        #[command(flatten)]
+        common: Common,
+        /// The address of the one listener, e.g. 127.0.0.1:8080 (port 0 = any free port).
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<String>,
+        /// Log as JSON lines instead of human-readable text.
+        #[arg(long, value_name = "human|json")]
+        log_format: Option<String>,
+    },
+    /// Show configuration.
+    Config {
+        #[command(subcommand)]
+        what: ConfigCommand,
+    },
+    /// Operator tasks.
+    Admin {
+        #[command(subcommand)]
+        what: AdminCommand,
+    },
+    /// Measure this machine and this build.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (secrets redacted) as TOML.
+    Show {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Rotate the token keys: the staged key becomes primary, a new key is staged,
+    /// keys beyond [token] max_active_keys are removed. Running servers pick the
+    /// new keys up on their own.
+    RotateTokenKeys {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Token validation latency/throughput, token issue rates and server RSS.
+    Identity(crate::bench::IdentityBench),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up {
+            common,
+            listen,
+            log_format,
+        } => {
+            let cfg = load(&Overrides {
+                common,
+                listen,
+                log_format,
+            })?;
+            crate::logging::init(&cfg.server.log_format)?;
+            crate::up::up(cfg).await
+        }
+        Command::Config {
+            what: ConfigCommand::Show { common, listen },
+        } => {
+            let cfg = load(&Overrides {
+                common,
+                listen,
+                log_format: None,
+            })?;
+            print!("{}", toml::to_string_pretty(&cfg.redacted())?);
+            Ok(())
+        }
+        Command::Admin {
+            what: AdminCommand::RotateTokenKeys { common },
+        } => {
+            let cfg = load(&Overrides {
+                common,
+                ..Default::default()
+            })?;
+            let dir = cfg.state_dir.join("keys").join("fernet-keys");
+            let repo = ferrostack_core::keyrepo::KeyRepository::open_or_init(
+                &dir,
+                cfg.token.max_active_keys,
+            )?;
+            let r = repo.rotate()?;
+            println!(
+                "rotated token keys in {}: key {} is now primary{}",
+                dir.display(),
+                r.new_primary,
+                if r.removed.is_empty() {
+                    String::new()
+                } else {
+                    format!(", removed {:?}", r.removed)
+                }
+            );
+            Ok(())
+        }
+        Command::Bench {
+            what: BenchCommand::Identity(b),
+        } => crate::bench::identity(b).await,
+    }
+}

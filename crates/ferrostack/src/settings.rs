@@ -1,0 +1,179 @@
+//! Loading the configuration: built-in defaults, then a TOML file (`--config`, or
+//! `STATE_DIR/ferrostack.toml` when present), then `FERROSTACK_<SECTION>__<KEY>`
+//! environment variables, then command-line flags: later sources win.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+
+use ferrostack_core::config::Config;
+
+use crate::cli::Common;
+
+/// Flag values that override the configuration.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub common: Common,
+    pub listen: Option<String>,
+    pub log_format: Option<String>,
+}
+
+/// Top-level keys an environment variable may set (others, like
+/// `FERROSTACK_TEST_POSTGRES`, belong to other tools and are ignored).
+const SECTIONS: &[&str] = &[
+    "state_dir",
+    "server",
+    "database",
+    "token",
+    "credential",
+    "security_compliance",
+    "identity",
+    "bootstrap",
+    "services",
+];
+
+fn default_state_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("ferrostack");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(h).join(".local/share/ferrostack");
+    }
+    PathBuf::from("ferrostack-state")
+}
+
+pub fn load(o: &Overrides) -> anyhow::Result<Config> {
+    let defaults = Config {
+        state_dir: default_state_dir(),
+        ..Config::default()
+    };
+    let mut fig = Figment::from(Serialized::defaults(defaults));
+
+    // Where to look for a config file: the flag, else the state dir's own file.
+    let env_state_dir = std::env::var_os("FERROSTACK_STATE_DIR").map(PathBuf::from);
+    let state_dir_hint = o.common.state_dir.clone().or(env_state_dir);
+    match &o.common.config {
+        Some(path) => {
+            if !path.exists() {
+                anyhow::bail!("configuration file {} does not exist", path.display());
+            }
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        None => {
+            let dir = state_dir_hint.unwrap_or_else(default_state_dir);
+            let candidate = dir.join("ferrostack.toml");
+            if candidate.exists() {
+                fig = fig.merge(Toml::file_exact(candidate));
+            }
+        }
+    }
+    // Keys reach the filter upper-case (TOKEN.EXPIRATION); compare lower-cased.
+    fig = fig.merge(Env::prefixed("FERROSTACK_").split("__").filter(|k| {
+        let k = k.as_str().to_ascii_lowercase();
+        SECTIONS
+            .iter()
+            .any(|s| k == *s || k.starts_with(&format!("{s}.")))
+    }));
+    if let Some(d) = &o.common.state_dir {
+        fig = fig.merge(Serialized::default("state_dir", d));
+    }
+    if let Some(db) = &o.common.database {
+        fig = fig.merge(Serialized::default("database.url", db));
+    }
+    if let Some(l) = &o.listen {
+        fig = fig.merge(Serialized::default("server.listen", l));
+    }
+    if let Some(f) = &o.log_format {
+        fig = fig.merge(Serialized::default("server.log_format", f));
+    }
+    let cfg: Config = fig.extract().context("invalid configuration")?;
+    validate(&cfg)?;
+    Ok(cfg)
+}
+
+fn validate(c: &Config) -> anyhow::Result<()> {
+    if !matches!(c.server.log_format.as_str(), "human" | "json") {
+        anyhow::bail!(
+            "server.log_format must be \"human\" or \"json\", not {:?}",
+            c.server.log_format
+        );
+    }
+    if c.token.expiration <= 0 {
+        anyhow::bail!("token.expiration must be positive");
+    }
+    if c.token.max_active_keys < 2 {
+        anyhow::bail!("token.max_active_keys must be at least 2");
+    }
+    if c.credential.auth_ttl <= 0 {
+        anyhow::bail!("credential.auth_ttl must be positive");
+    }
+    for (name, svc) in &c.services {
+        if !matches!(
+            name.as_str(),
+            "identity" | "image" | "compute" | "network" | "ec2"
+        ) {
+            anyhow::bail!("unknown service [services.{name}]");
+        }
+        if !svc.listen.is_empty() && name != "identity" {
+            anyhow::bail!(
+                "[services.{name}] listen: only identity can have its own port in this release"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return figment::Error
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_is_file_then_env_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            let dir = jail.directory().to_path_buf();
+            jail.create_file(
+                "c.toml",
+                "[token]\nexpiration = 100\n[credential]\nauth_ttl = 5\n[server]\nlisten = \"127.0.0.1:1\"\n",
+            )?;
+            jail.set_env("FERROSTACK_TOKEN__EXPIRATION", "200");
+            jail.set_env("FERROSTACK_TEST_SOMETHING_ELSE", "ignored");
+            let o = Overrides {
+                common: Common {
+                    config: Some(dir.join("c.toml")),
+                    state_dir: Some(dir.clone()),
+                    database: None,
+                },
+                listen: Some("127.0.0.1:2".into()),
+                log_format: None,
+            };
+            let c = load(&o).map_err(|e| e.to_string())?;
+            assert_eq!(c.token.expiration, 200, "env beats file");
+            assert_eq!(c.credential.auth_ttl, 5, "file beats default");
+            assert_eq!(c.server.listen, "127.0.0.1:2", "flag beats file");
+            assert_eq!(c.state_dir, dir);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            let dir = jail.directory().to_path_buf();
+            jail.create_file("c.toml", "[token]\nexpirationn = 100\n")?;
+            let o = Overrides {
+                common: Common {
+                    config: Some(dir.join("c.toml")),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            assert!(load(&o).is_err());
+            jail.create_file("c.toml", "[server]\nlog_format = \"xml\"\n")?;
+            assert!(load(&o).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,290 @@
+//! `ferrostack up`: open the state directory and database, start the services,
+//! bind the listeners, bootstrap, write the client files, serve until a signal,
+//! then shut down gracefully (in-flight requests finish, the database is closed).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use ferrostack_api::{AppState, ServiceUrls, all_services, single_service, with_common_layers};
+use ferrostack_core::Db;
+use ferrostack_core::config::Config;
+use ferrostack_core::fsutil::{ensure_private_dir, write_private_atomic};
+use ferrostack_identity::bootstrap::{BootstrapSpec, CatalogService};
+use ferrostack_identity::{Identity, Settings};
+
+use crate::files::{ClientFiles, previous_password};
+
+/// Everything `up` starts, for `up` itself and for the benchmark.
+pub struct Running {
+    pub base_url: String,
+    pub db: Db,
+    servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    stop: watch::Sender<bool>,
+}
+
+fn advertised(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        tracing::warn!(
+            "listening on {addr}; advertising 127.0.0.1 in the catalog: set [server] public_url \
+             to the address clients should use"
+        );
+        format!("http://127.0.0.1:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// Starts the cloud described by `cfg`; returns once it serves.
+pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
+    let state = &cfg.state_dir;
+    ensure_private_dir(state)
+        .with_context(|| format!("cannot create state directory {}", state.display()))?;
+    let keys = state.join("keys");
+    ensure_private_dir(&keys)?;
+
+    let url = cfg.database_url();
+    let db = Db::connect(&url, cfg.database.max_connections).await?;
+    tracing::info!(database = %ferrostack_core::db::redact_url(&url), "database open");
+    let identity = Identity::open(db.clone(), Settings::from_config(cfg), &keys).await?;
+
+    let main = bind(&cfg.server.listen).await?;
+    let main_addr = main.local_addr()?;
+    let base_url = if cfg.server.public_url.is_empty() {
+        advertised(main_addr)
+    } else {
+        cfg.server.public_url.trim_end_matches('/').to_string()
+    };
+
+    // A service on its own classic port (identity only, in this release).
+    let mut identity_url = format!("{base_url}/identity");
+    let mut extra_listeners = Vec::new();
+    if let Some(svc) = cfg.services.get("identity") {
+        if !svc.listen.is_empty() {
+            let l = bind(&svc.listen).await?;
+            let a = l.local_addr()?;
+            identity_url = advertised(a);
+            extra_listeners.push(("identity", l));
+        }
+        if !svc.public_url.is_empty() {
+            identity_url = svc.public_url.trim_end_matches('/').to_string();
+        }
+    }
+    let svc_url = |name: &str, default: String| {
+        cfg.services
+            .get(name)
+            .filter(|s| !s.public_url.is_empty())
+            .map(|s| s.public_url.clone())
+            .unwrap_or(default)
+    };
+    let spec = BootstrapSpec {
+        admin_password: (!cfg.bootstrap.admin_password.is_empty())
+            .then(|| cfg.bootstrap.admin_password.clone()),
+        region: cfg.bootstrap.region.clone(),
+        services: vec![
+            service(
+                "identity",
+                "keystone",
+                "Identity (Keystone v3)",
+                identity_url.clone(),
+            ),
+            service(
+                "image",
+                "glance",
+                "Image (Glance v2)",
+                svc_url("image", format!("{base_url}/image")),
+            ),
+            service(
+                "compute",
+                "nova",
+                "Compute (Nova v2.1)",
+                svc_url("compute", format!("{base_url}/compute/v2.1")),
+            ),
+            service(
+                "network",
+                "neutron",
+                "Network (Neutron v2.0)",
+                svc_url("network", format!("{base_url}/network")),
+            ),
+            service(
+                "ec2",
+                "ec2",
+                "EC2 Query API",
+                svc_url("ec2", format!("{base_url}/ec2")),
+            ),
+        ],
+    };
+    let outcome = identity
+        .bootstrap(&spec)
+        .await
+        .context("bootstrap failed")?;
+    let password = outcome
+        .admin_password
+        .clone()
+        .or_else(|| previous_password(state));
+    let auth_url = format!("{identity_url}/v3");
+    let ec2_url = svc_url("ec2", format!("{base_url}/ec2"));
+    ClientFiles {
+        cloud_name: &cfg.bootstrap.cloud_name,
+        auth_url: &auth_url,
+        region: &cfg.bootstrap.region,
+        admin_password: password.as_deref(),
+        ec2: &outcome.ec2,
+        ec2_url: &ec2_url,
+    }
+    .write(state)?;
+    if password.is_none() {
+        tracing::warn!(
+            "the admin password is not known any more; set [bootstrap] admin_password to reset it"
+        );
+    }
+
+    let app_state = AppState {
+        identity: identity.clone(),
+    };
+    let urls = ServiceUrls {
+        identity: cfg
+            .services
+            .get("identity")
+            .filter(|s| !s.public_url.is_empty())
+            .map(|s| s.public_url.clone()),
+    };
+    let (stop, stop_rx) = watch::channel(false);
+    let mut servers = Vec::new();
+    let router = with_common_layers(all_services(app_state.clone(), &urls));
+    servers.push(serve(main, router, stop_rx.clone()));
+    for (name, l) in extra_listeners {
+        if let Some(r) = single_service(app_state.clone(), name, urls.identity.clone()) {
+            servers.push(serve(l, with_common_layers(r), stop_rx.clone()));
+        }
+    }
+
+    // Another process (`ferrostack admin rotate-token-keys`) may rotate the keys.
+    let refresher = identity.clone();
+    let mut refresh_stop = stop_rx.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    match refresher.refresh_keys() {
+                        Ok(true) => tracing::info!("token keys changed on disk; reloaded"),
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(error = %e, "cannot reload token keys"),
+                    }
+                }
+                _ = refresh_stop.changed() => break,
+            }
+        }
+    });
+
+    Ok(Running {
+        base_url,
+        db,
+        servers,
+        stop,
+    })
+}
+
+fn service(kind: &str, name: &str, description: &str, url: String) -> CatalogService {
+    CatalogService {
+        kind: kind.into(),
+        name: name.into(),
+        description: description.into(),
+        url,
+    }
+}
+
+fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+    })
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish (up to `grace`), closes the
+    /// database.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let all = futures_join(self.servers);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("requests still running after {grace:?}; closing anyway");
+        }
+        self.db.close().await;
+    }
+}
+
+async fn futures_join(handles: Vec<tokio::task::JoinHandle<std::io::Result<()>>>) {
+    for h in handles {
+        match h.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "listener failed"),
+            Err(e) => tracing::error!(error = %e, "listener task failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
+
+fn print_banner(cfg: &Config, base_url: &str) {
+    let clouds = cfg.state_dir.join("clouds.yaml");
+    let rc = cfg.state_dir.join("adminrc");
+    let ec2 = cfg.state_dir.join("ec2rc.sh");
+    println!(
+        "ferrostack is up at {base_url}\n\
+         \n  export OS_CLIENT_CONFIG_FILE={}\n  openstack --os-cloud {} token issue\n\
+         \n  or: source {}  (OS_* variables)\n  EC2/AWS credentials: source {}\n",
+        clouds.display(),
+        cfg.bootstrap.cloud_name,
+        rc.display(),
+        ec2.display()
+    );
+}
+
+/// Runs until SIGINT/SIGTERM.
+pub async fn up(cfg: Config) -> anyhow::Result<()> {
+    let running = start(&cfg).await?;
+    let url_file = cfg.state_dir.join("ferrostack.url");
+    write_private_atomic(&url_file, running.base_url.as_bytes())?;
+    print_banner(&cfg, &running.base_url);
+    tracing::info!(url = %running.base_url, "serving");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = std::fs::remove_file(&url_file);
+    running
+        .shutdown(Duration::from_secs(cfg.server.shutdown_grace))
+        .await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,353 @@
+//! Application credentials: a user delegates (a subset of) its roles on one project
+//! to a named secret, shown once at creation and stored only as an Argon2id hash.
+//! Tokens from an application credential are always scoped to its project and
+//! carry only the delegated roles the user still has.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use ferrostack_core::RequestContext;
+use ferrostack_core::db::get_bool;
+use ferrostack_core::ids::new_hex_id;
+use ferrostack_core::time::{iso_time, parse_iso_time, unix_now};
+
+use crate::error::{Error, Result};
+use crate::fields::Fields;
+use crate::list::{ListParams, Page, apply};
+use crate::model::{ApplicationCredential, RoleRef, Target, User};
+use crate::password;
+use crate::policy;
+use crate::service::{Identity, dup};
+
+impl Identity {
+    fn app_cred_from_row(
+        &self,
+        r: &AnyRow,
+        snap: &crate::service::Snapshot,
+    ) -> Result<ApplicationCredential> {
+        let ids: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("role_ids")?)?;
+        let roles = ids
+            .iter()
+            .filter_map(|id| snap.roles.get(id))
+            .map(|r| RoleRef {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                domain_id: r.domain_id.clone(),
+            })
+            .collect();
+        let expires: Option<i64> = r.try_get("expires_at")?;
+        let description: String = r.try_get("description")?;
+        Ok(ApplicationCredential {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            description: (!description.is_empty()).then_some(description),
+            user_id: r.try_get("user_id")?,
+            project_id: r.try_get("project_id")?,
+            expires_at: expires.map(iso_time),
+            unrestricted: get_bool(r, "unrestricted")?,
+            roles,
+            access_rules: vec![],
+            secret: None,
+            expires_at_unix: expires,
+            secret_hash: r.try_get("secret_hash")?,
+        })
+    }
+
+    pub(crate) async fn app_credential_row(&self, id: &str) -> Result<ApplicationCredential> {
+        let row = sqlx::query("SELECT * FROM application_credentials WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?
+            .ok_or_else(|| Error::not_found("application credential", id))?;
+        let snap = self.snapshot().await?;
+        self.app_cred_from_row(&row, &snap)
+    }
+
+    pub async fn create_application_credential(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        body: Value,
+    ) -> Result<ApplicationCredential> {
+        if ctx.user_id != user_id {
+            return Err(Error::Forbidden(
+                "identity:create_application_credential".into(),
+            ));
+        }
+        if !ctx.unrestricted {
+            return Err(Error::ForbiddenAction(
+                "Using method 'application_credential' is not allowed for managing additional \
+                 application credentials."
+                    .into(),
+            ));
+        }
+        let project_id = ctx.project_id().map(str::to_string).ok_or_else(|| {
+            Error::Validation("Application credentials need a project-scoped token.".into())
+        })?;
+        let mut f = Fields::member(body, "application_credential")?;
+        let name = f.required_string("name", 255)?;
+        let description = f.text("description")?.unwrap_or_default();
+        let secret = match f.take("secret") {
+            None | Some(Value::Null) => {
+                let mut b = [0u8; 64];
+                rand::rngs::OsRng.fill_bytes(&mut b);
+                URL_SAFE_NO_PAD.encode(b)
+            }
+            Some(Value::String(s)) if !s.is_empty() => s,
+            Some(_) => {
+                return Err(Error::Validation(
+                    "Invalid input for field 'secret': it must be a non-empty string".into(),
+                ));
+            }
+        };
+        let expires_at = match f.take("expires_at") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => {
+                let t = parse_iso_time(&s).ok_or_else(|| {
+                    Error::Validation(format!(
+                        "Invalid input for field 'expires_at': '{s}' is not a valid time"
+                    ))
+                })?;
+                if t <= unix_now() {
+                    return Err(Error::Validation(
+                        "The application credential's expires_at must be in the future.".into(),
+                    ));
+                }
+                Some(t)
+            }
+            Some(_) => {
+                return Err(Error::Validation(
+                    "Invalid input for field 'expires_at': it is not of type 'string'".into(),
+                ));
+            }
+        };
+        let unrestricted = f.bool("unrestricted")?.unwrap_or(false);
+        if let Some(rules) = f.array("access_rules")?
+            && !rules.is_empty()
+        {
+            return Err(Error::Validation("Access rules are not supported.".into()));
+        }
+        let requested = f.array("roles")?;
+        f.take("id");
+        f.take("project_id");
+        f.take("user_id");
+        f.deny_unknown()?;
+
+        let held = self
+            .effective_roles(user_id, &Target::Project(project_id.clone()))
+            .await?;
+        let roles: Vec<RoleRef> = match requested.filter(|r| !r.is_empty()) {
+            None => held
+                .into_iter()
+                .filter(|r| ctx.roles.contains(&r.name))
+                .collect(),
+            Some(list) => {
+                let mut out = Vec::new();
+                for item in list {
+                    let (id, name) = (
+                        item.get("id").and_then(Value::as_str),
+                        item.get("name").and_then(Value::as_str),
+                    );
+                    let found = held
+                        .iter()
+                        .find(|r| Some(r.id.as_str()) == id || Some(r.name.as_str()) == name)
+                        .cloned()
+                        .ok_or_else(|| {
+                            Error::NotFoundMessage(format!(
+                                "Could not find role assignment with role: {}, user or group: {user_id}, \
+                                 project, domain, or system: {project_id}.",
+                                id.or(name).unwrap_or("?")
+                            ))
+                        })?;
+                    if !out.contains(&found) {
+                        out.push(found);
+                    }
+                }
+                out
+            }
+        };
+        if roles.is_empty() {
+            return Err(Error::Validation(
+                "An application credential needs at least one role.".into(),
+            ));
+        }
+        let cost = self.settings.hash_cost();
+        let secret_for_hash = secret.clone();
+        let hash = tokio::task::spawn_blocking(move || password::hash(&secret_for_hash, cost))
+            .await
+            .map_err(Error::internal)??;
+        let id = new_hex_id();
+        let role_ids: Vec<&str> = roles.iter().map(|r| r.id.as_str()).collect();
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO application_credentials (id, name, user_id, project_id, description, \
+             secret_hash, expires_at, unrestricted, role_ids, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&id)
+        .bind(&name)
+        .bind(user_id)
+        .bind(&project_id)
+        .bind(&description)
+        .bind(hash)
+        .bind(expires_at)
+        .bind(unrestricted)
+        .bind(serde_json::to_string(&role_ids)?)
+        .bind(unix_now())
+        .execute(&mut *tx)
+        .await
+        .map_err(dup(
+            "application_credential",
+            format!("Duplicate entry found with name {name}"),
+        ))?;
+        self.commit(tx, vec![]).await?;
+        let mut ac = self.app_credential_row(&id).await?;
+        ac.secret = Some(secret);
+        Ok(ac)
+    }
+
+    pub async fn list_application_credentials(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        params: &ListParams,
+    ) -> Result<Page<ApplicationCredential>> {
+        policy::system_reader_or_owner(ctx, "identity:list_application_credentials", user_id)?;
+        self.user(user_id).await?;
+        let rows = sqlx::query(
+            "SELECT * FROM application_credentials WHERE user_id = $1 ORDER BY name, id",
+        )
+        .bind(user_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        let snap = self.snapshot().await?;
+        let all = rows
+            .iter()
+            .map(|r| self.app_cred_from_row(r, &snap))
+            .collect::<Result<Vec<_>>>()?;
+        apply(all, |a| &a.id, params, &["name"], 0)
+    }
+
+    pub async fn get_application_credential(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        id: &str,
+    ) -> Result<ApplicationCredential> {
+        policy::system_reader_or_owner(ctx, "identity:get_application_credential", user_id)?;
+        let ac = self.app_credential_row(id).await?;
+        if ac.user_id != user_id {
+            return Err(Error::not_found("application credential", id));
+        }
+        Ok(ac)
+    }
+
+    pub async fn delete_application_credential(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        id: &str,
+    ) -> Result<()> {
+        policy::admin_or_owner(ctx, "identity:delete_application_credential", user_id)?;
+        if !ctx.unrestricted && ctx.user_id == user_id {
+            return Err(Error::ForbiddenAction(
+                "Using method 'application_credential' is not allowed for managing additional \
+                 application credentials."
+                    .into(),
+            ));
+        }
+        let ac = self.get_application_credential(ctx, user_id, id).await?;
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query("DELETE FROM application_credentials WHERE id = $1")
+            .bind(&ac.id)
+            .execute(&mut *tx)
+            .await?;
+        self.commit(tx, vec![]).await
+    }
+
+    /// Checks an `application_credential` auth method; returns the user and the credential.
+    pub(crate) async fn authenticate_app_cred(
+        &self,
+        d: &serde_json::Map<String, Value>,
+    ) -> Result<(User, ApplicationCredential)> {
+        let secret = d
+            .get("secret")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::Validation("'secret' is a required property".into()))?;
+        let ac = if let Some(id) = d.get("id").and_then(Value::as_str) {
+            self.app_credential_row(id).await.ok()
+        } else {
+            let name = d.get("name").and_then(Value::as_str).ok_or_else(|| {
+                Error::Validation("Expecting to find id or name in application_credential".into())
+            })?;
+            let u = d.get("user").and_then(Value::as_object).ok_or_else(|| {
+                Error::Validation("'user' is required with an application credential name".into())
+            })?;
+            let user = if let Some(uid) = u.get("id").and_then(Value::as_str) {
+                self.user(uid).await.ok()
+            } else {
+                let uname = u.get("name").and_then(Value::as_str).unwrap_or_default();
+                let dom = u.get("domain").and_then(Value::as_object);
+                let did = match (
+                    dom.and_then(|x| x.get("id")).and_then(Value::as_str),
+                    dom.and_then(|x| x.get("name")).and_then(Value::as_str),
+                ) {
+                    (Some(id), _) => Some(id.to_string()),
+                    (None, Some(n)) => self.domain_by_name(n).await.ok().map(|d| d.id),
+                    _ => None,
+                };
+                match did {
+                    Some(did) => self.find_user_by_name(uname, &did).await?,
+                    None => None,
+                }
+            };
+            match user {
+                Some(user) => {
+                    let row = sqlx::query(
+                        "SELECT id FROM application_credentials WHERE user_id = $1 AND name = $2",
+                    )
+                    .bind(&user.id)
+                    .bind(name)
+                    .fetch_optional(self.db.pool())
+                    .await?;
+                    match row {
+                        Some(r) => self
+                            .app_credential_row(&r.try_get::<String, _>("id")?)
+                            .await
+                            .ok(),
+                        None => None,
+                    }
+                }
+                None => None,
+            }
+        };
+        let stored = ac
+            .as_ref()
+            .map(|a| a.secret_hash.clone())
+            .unwrap_or_else(|| self.dummy_hash.clone());
+        let s = secret.to_string();
+        let ok = tokio::task::spawn_blocking(move || password::verify(&s, &stored))
+            .await
+            .map_err(Error::internal)?;
+        let Some(ac) = ac.filter(|_| ok) else {
+            return Err(Error::unauthenticated());
+        };
+        if ac.expires_at_unix.is_some_and(|e| e <= unix_now()) {
+            return Err(Error::Unauthorized(
+                "The application credential has expired.".into(),
+            ));
+        }
+        let user = self.user(&ac.user_id).await?;
+        if !user.enabled {
+            return Err(Error::Unauthorized(format!(
+                "The account is disabled for user: {}.",
+                user.id
+            )));
+        }
+        Ok((user, ac))
+    }
+}

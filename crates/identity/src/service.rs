@@ -1,0 +1,303 @@
+//! The `Identity` service object: owns the database handle, the key rings, the
+//! in-memory revocation index, the validated-token cache and a per-change snapshot
+//! of the small, hot tables (roles, role implications, catalog). Every write goes
+//! through [`Identity::commit`], which persists revocation events with the change
+//! and then bumps the *epoch* so that cached tokens and snapshots are rebuilt.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use sqlx::{Any, Row, Transaction};
+
+use ferrostack_core::Db;
+use ferrostack_core::config::Config;
+use ferrostack_core::keyrepo::{KeyRepository, KeyRing};
+
+use crate::auth::ValidToken;
+use crate::error::{Error, Result};
+use crate::model::{Endpoint, Role, Service};
+use crate::password::{self, HashCost};
+use crate::revoke::{RevocationEvent, RevocationIndex};
+
+/// The identity migrations, numbered in identity's range (1_000_000+).
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1_000_001,
+    "identity",
+    include_str!("../migrations/1000001_identity.sql"),
+)];
+
+/// The settings the identity service reads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub token: ferrostack_core::config::TokenConfig,
+    pub credential: ferrostack_core::config::CredentialConfig,
+    pub security: ferrostack_core::config::SecurityComplianceConfig,
+    pub identity: ferrostack_core::config::IdentityConfig,
+}
+
+impl Settings {
+    pub fn from_config(c: &Config) -> Self {
+        Settings {
+            token: c.token.clone(),
+            credential: c.credential.clone(),
+            security: c.security_compliance.clone(),
+            identity: c.identity.clone(),
+        }
+    }
+
+    pub(crate) fn hash_cost(&self) -> HashCost {
+        HashCost {
+            memory_kib: self.identity.password_hash_memory_kib,
+            iterations: self.identity.password_hash_iterations,
+        }
+    }
+}
+
+/// Roles, implications and the catalog as of one epoch.
+pub(crate) struct Snapshot {
+    pub epoch: u64,
+    pub roles: HashMap<String, Role>,
+    /// prior role id → directly implied role ids.
+    pub implies: HashMap<String, Vec<String>>,
+    pub services: Vec<Service>,
+    pub endpoints: Vec<Endpoint>,
+}
+
+impl Snapshot {
+    /// The role ids `direct` grants, implied roles included, sorted and unique.
+    pub fn expand_roles<'a>(&self, direct: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut stack: Vec<String> = direct.into_iter().cloned().collect();
+        while let Some(r) = stack.pop() {
+            if seen.insert(r.clone())
+                && let Some(next) = self.implies.get(&r)
+            {
+                stack.extend(next.iter().cloned());
+            }
+        }
+        seen.into_iter()
+            .filter(|r| self.roles.contains_key(r))
+            .collect()
+    }
+}
+
+pub struct Identity {
+    pub(crate) db: Db,
+    pub(crate) settings: Settings,
+    pub(crate) token_keys: KeyRing,
+    pub(crate) credential_keys: KeyRing,
+    pub(crate) revocations: RwLock<RevocationIndex>,
+    epoch: AtomicU64,
+    pub(crate) cache: quick_cache::sync::Cache<String, Arc<ValidToken>>,
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
+    pub(crate) dummy_hash: String,
+}
+
+impl Identity {
+    /// Opens the identity service: migrates the database, opens (or creates) the
+    /// key repositories under `keys_dir`, and loads the revocation events.
+    pub async fn open(db: Db, settings: Settings, keys_dir: &Path) -> Result<Arc<Identity>> {
+        db.migrate(MIGRATIONS).await.map_err(Error::internal)?;
+        let token_repo = KeyRepository::open_or_init(
+            &keys_dir.join("fernet-keys"),
+            settings.token.max_active_keys,
+        )?;
+        let cred_repo = KeyRepository::open_or_init(&keys_dir.join("credential-keys"), 3)?;
+        let cost = settings.hash_cost();
+        let dummy_hash = tokio::task::spawn_blocking(move || password::dummy_hash(cost))
+            .await
+            .map_err(Error::internal)?;
+        let identity = Identity {
+            cache: quick_cache::sync::Cache::new(settings.token.cache_size.max(16)),
+            db,
+            settings,
+            token_keys: KeyRing::new(token_repo)?,
+            credential_keys: KeyRing::new(cred_repo)?,
+            revocations: RwLock::new(RevocationIndex::default()),
+            epoch: AtomicU64::new(1),
+            snapshot: RwLock::new(None),
+            dummy_hash,
+        };
+        identity.load_revocations().await?;
+        Ok(Arc::new(identity))
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Re-reads the token key repository if another process rotated it.
+    pub fn refresh_keys(&self) -> Result<bool> {
+        let a = self.token_keys.refresh()?;
+        let b = self.credential_keys.refresh()?;
+        Ok(a || b)
+    }
+
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Commits a write and makes it visible to validation: revocation events (already
+    /// inserted in `tx` with [`Identity::record_revocation`]) join the in-memory
+    /// index, and the epoch moves on so cached tokens are re-checked.
+    pub(crate) async fn commit(
+        &self,
+        tx: Transaction<'static, Any>,
+        events: Vec<RevocationEvent>,
+    ) -> Result<()> {
+        tx.commit().await?;
+        if !events.is_empty() {
+            let mut idx = self.revocations.write().unwrap_or_else(|p| p.into_inner());
+            for e in &events {
+                idx.add(e);
+            }
+        }
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Inserts a revocation event into the transaction; pass it to `commit` too.
+    pub(crate) async fn record_revocation(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        e: &RevocationEvent,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO revocation_events (id, audit_id, audit_chain_id, user_id, project_id, \
+             domain_id, issued_before_us, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(ferrostack_core::ids::new_hex_id())
+        .bind(e.audit_id.clone())
+        .bind(e.audit_chain_id.clone())
+        .bind(e.user_id.clone())
+        .bind(e.project_id.clone())
+        .bind(e.domain_id.clone())
+        .bind(e.issued_before_us)
+        .bind(ferrostack_core::time::unix_now())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn load_revocations(&self) -> Result<()> {
+        // Events older than any token that could still validate are dropped.
+        let horizon = ferrostack_core::time::unix_now()
+            - self.settings.token.expiration
+            - self.settings.token.allow_expired_window
+            - 60;
+        sqlx::query("DELETE FROM revocation_events WHERE revoked_at < $1")
+            .bind(horizon)
+            .execute(self.db.pool())
+            .await?;
+        let rows = sqlx::query(
+            "SELECT audit_id, audit_chain_id, user_id, project_id, domain_id, issued_before_us \
+             FROM revocation_events",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut idx = RevocationIndex::default();
+        for r in rows {
+            idx.add(&RevocationEvent {
+                audit_id: r.try_get("audit_id")?,
+                audit_chain_id: r.try_get("audit_chain_id")?,
+                user_id: r.try_get("user_id")?,
+                project_id: r.try_get("project_id")?,
+                domain_id: r.try_get("domain_id")?,
+                issued_before_us: r.try_get("issued_before_us")?,
+            });
+        }
+        *self.revocations.write().unwrap_or_else(|p| p.into_inner()) = idx;
+        Ok(())
+    }
+
+    /// The roles/implications/catalog snapshot for the current epoch.
+    pub(crate) async fn snapshot(&self) -> Result<Arc<Snapshot>> {
+        let epoch = self.epoch();
+        if let Some(s) = self
+            .snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            && s.epoch == epoch
+        {
+            return Ok(s.clone());
+        }
+        let pool = self.db.pool();
+        let mut roles = HashMap::new();
+        for r in sqlx::query("SELECT * FROM roles").fetch_all(pool).await? {
+            let role = Role::from_row(&r)?;
+            roles.insert(role.id.clone(), role);
+        }
+        let mut implies: HashMap<String, Vec<String>> = HashMap::new();
+        for r in sqlx::query("SELECT prior_role_id, implied_role_id FROM implied_roles")
+            .fetch_all(pool)
+            .await?
+        {
+            implies
+                .entry(r.try_get("prior_role_id")?)
+                .or_default()
+                .push(r.try_get("implied_role_id")?);
+        }
+        let mut services = Vec::new();
+        for r in sqlx::query("SELECT * FROM services ORDER BY type, id")
+            .fetch_all(pool)
+            .await?
+        {
+            services.push(Service::from_row(&r)?);
+        }
+        let mut endpoints = Vec::new();
+        for r in sqlx::query("SELECT * FROM endpoints ORDER BY service_id, interface, id")
+            .fetch_all(pool)
+            .await?
+        {
+            endpoints.push(Endpoint::from_row(&r)?);
+        }
+        let snap = Arc::new(Snapshot {
+            epoch,
+            roles,
+            implies,
+            services,
+            endpoints,
+        });
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Some(snap.clone());
+        Ok(snap)
+    }
+}
+
+/// Maps a unique-constraint violation to Keystone's 409; anything else is internal.
+pub(crate) fn dup(kind: &str, detail: impl std::fmt::Display) -> impl FnOnce(sqlx::Error) -> Error {
+    let detail = detail.to_string();
+    let kind = kind.to_string();
+    move |e| {
+        if ferrostack_core::db::is_unique_violation(&e) {
+            Error::duplicate(&kind, detail)
+        } else {
+            Error::internal(e)
+        }
+    }
+}
+
+/// Serialises a JSON map for an `extra` column.
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    Ok(serde_json::to_string(v)?)
+}
+
+/// Merges PATCH extras into stored extras (null removes a key), as Keystone does.
+pub(crate) fn merge_extra(
+    stored: &mut serde_json::Map<String, serde_json::Value>,
+    patch: serde_json::Map<String, serde_json::Value>,
+) {
+    for (k, v) in patch {
+        if v.is_null() {
+            stored.remove(&k);
+        } else {
+            stored.insert(k, v);
+        }
+    }
+}
