@@ -1,0 +1,705 @@
+//! Resources, roles, assignments and the catalog: CRUD, filters, pagination,
+//! conflicts, validation and project isolation.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::both_backends;
+use crate::harness::{Backend, Server};
+
+both_backends!(
+    duplicates_and_bad_fields_change_nothing,
+    |s: Server| async move {
+        let admin = s.admin_token().await;
+        let p = |name: serde_json::Value| json!({"project": {"name": name}});
+        assert_eq!(
+            s.call(
+                Method::POST,
+                "/v3/projects",
+                Some(&admin),
+                Some(p(json!("dup")))
+            )
+            .await
+            .status,
+            StatusCode::CREATED
+        );
+        let r = s
+            .call(
+                Method::POST,
+                "/v3/projects",
+                Some(&admin),
+                Some(p(json!("dup"))),
+            )
+            .await;
+        r.assert_error(StatusCode::CONFLICT);
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Duplicate entry")
+        );
+        s.call(
+            Method::POST,
+            "/v3/projects",
+            Some(&admin),
+            Some(p(json!("x".repeat(65)))),
+        )
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+        s.call(
+            Method::POST,
+            "/v3/projects",
+            Some(&admin),
+            Some(p(json!(42))),
+        )
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+        s.call(
+            Method::POST,
+            "/v3/projects",
+            Some(&admin),
+            Some(json!({"project": {"name": "e", "enabled": "yes"}})),
+        )
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+        s.call(
+            Method::POST,
+            "/v3/users",
+            Some(&admin),
+            Some(json!({"user": {"name": "u", "domain_id": "nope"}})),
+        )
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+        let list = s
+            .call(Method::GET, "/v3/projects?name=dup", Some(&admin), None)
+            .await;
+        assert_eq!(list.body["projects"].as_array().unwrap().len(), 1);
+        let all = s
+            .call(Method::GET, "/v3/projects", Some(&admin), None)
+            .await;
+        let names: Vec<&str> = all.body["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names.len(),
+            3,
+            "admin, service, dup and nothing else: {names:?}"
+        );
+        // renaming onto an existing name conflicts and leaves the row alone
+        let svc = all.body["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "service")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        s.call(
+            Method::PATCH,
+            &format!("/v3/projects/{svc}"),
+            Some(&admin),
+            Some(p(json!("dup"))),
+        )
+        .await
+        .assert_error(StatusCode::CONFLICT);
+        let again = s
+            .call(
+                Method::GET,
+                &format!("/v3/projects/{svc}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(again.body["project"]["name"], "service");
+        s.call(Method::GET, "/v3/projects/nope", Some(&admin), None)
+            .await
+            .assert_error(StatusCode::NOT_FOUND);
+    }
+);
+
+both_backends!(
+    project_hierarchy_and_domain_lifecycle,
+    |s: Server| async move {
+        let admin = s.admin_token().await;
+        let parent = s
+            .call(
+                Method::POST,
+                "/v3/projects",
+                Some(&admin),
+                Some(json!({"project": {"name": "parent"}})),
+            )
+            .await;
+        assert_eq!(
+            parent.body["project"]["parent_id"], "default",
+            "top level shows the domain as parent"
+        );
+        let pid = parent.body["project"]["id"].as_str().unwrap().to_string();
+        let child = s
+            .call(
+                Method::POST,
+                "/v3/projects",
+                Some(&admin),
+                Some(json!({"project": {"name": "child", "parent_id": pid}})),
+            )
+            .await;
+        assert_eq!(child.status, StatusCode::CREATED, "{}", child.body);
+        assert_eq!(child.body["project"]["parent_id"], pid.as_str());
+        let kids = s
+            .call(
+                Method::GET,
+                &format!("/v3/projects?parent_id={pid}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(kids.body["projects"].as_array().unwrap().len(), 1);
+        s.call(
+            Method::DELETE,
+            &format!("/v3/projects/{pid}"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+        s.call(
+            Method::PATCH,
+            &format!("/v3/projects/{pid}"),
+            Some(&admin),
+            Some(json!({"project": {"enabled": false}})),
+        )
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+
+        let d = s
+            .call(
+                Method::POST,
+                "/v3/domains",
+                Some(&admin),
+                Some(json!({"domain": {"name": "acme", "description": "x"}})),
+            )
+            .await;
+        assert_eq!(d.status, StatusCode::CREATED);
+        let did = d.body["domain"]["id"].as_str().unwrap().to_string();
+        let inside = s
+            .call(
+                Method::POST,
+                "/v3/projects",
+                Some(&admin),
+                Some(json!({"project": {"name": "in-acme", "domain_id": did}})),
+            )
+            .await;
+        assert_eq!(inside.status, StatusCode::CREATED);
+        s.call(
+            Method::DELETE,
+            &format!("/v3/domains/{did}"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+        s.call(
+            Method::PATCH,
+            &format!("/v3/domains/{did}"),
+            Some(&admin),
+            Some(json!({"domain": {"enabled": false}})),
+        )
+        .await;
+        let del = s
+            .call(
+                Method::DELETE,
+                &format!("/v3/domains/{did}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(del.status, StatusCode::NO_CONTENT, "{}", del.body);
+        let gone = s
+            .call(Method::GET, "/v3/projects?name=in-acme", Some(&admin), None)
+            .await;
+        assert_eq!(
+            gone.body["projects"].as_array().unwrap().len(),
+            0,
+            "the domain's projects went with it"
+        );
+    }
+);
+
+both_backends!(members_see_only_their_own_things, |s: Server| async move {
+    let admin = s.admin_token().await;
+    let (p1, u1) = s.project_user(&admin, "p1", "u1", "pw1", "member").await;
+    let (p2, u2) = s.project_user(&admin, "p2", "u2", "pw2", "member").await;
+    let t1 = s.auth("u1", "pw1", Some("p1")).await.subject.unwrap();
+    s.call(Method::GET, "/v3/projects", Some(&t1), None)
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+    s.call(Method::GET, "/v3/users", Some(&t1), None)
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.call(Method::GET, &format!("/v3/projects/{p1}"), Some(&t1), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    s.call(Method::GET, &format!("/v3/projects/{p2}"), Some(&t1), None)
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.call(Method::GET, &format!("/v3/users/{u1}"), Some(&t1), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    s.call(Method::GET, &format!("/v3/users/{u2}"), Some(&t1), None)
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+    s.call(
+        Method::POST,
+        "/v3/users",
+        Some(&t1),
+        Some(json!({"user": {"name": "evil"}})),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN);
+    s.call(
+        Method::PATCH,
+        &format!("/v3/users/{u2}"),
+        Some(&t1),
+        Some(json!({"user": {"enabled": false}})),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN);
+    s.validate(&t1, &admin)
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+    // own EC2 credential yes, someone else's no
+    assert_eq!(
+        s.call(
+            Method::POST,
+            &format!("/v3/users/{u1}/credentials/OS-EC2"),
+            Some(&t1),
+            Some(json!({"tenant_id": p1}))
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+    s.call(
+        Method::POST,
+        &format!("/v3/users/{u2}/credentials/OS-EC2"),
+        Some(&t1),
+        Some(json!({"tenant_id": p2})),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN);
+    s.call(
+        Method::GET,
+        &format!("/v3/users/{u2}/credentials/OS-EC2"),
+        Some(&t1),
+        None,
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN);
+    // credentials listing only shows one's own
+    let t2 = s.auth("u2", "pw2", Some("p2")).await.subject.unwrap();
+    s.call(
+        Method::POST,
+        &format!("/v3/users/{u2}/credentials/OS-EC2"),
+        Some(&t2),
+        Some(json!({"tenant_id": p2})),
+    )
+    .await;
+    let mine = s
+        .call(Method::GET, "/v3/credentials", Some(&t1), None)
+        .await;
+    let owners: Vec<&str> = mine.body["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners, vec![u1.as_str()]);
+    let scopes = s
+        .call(Method::GET, "/v3/auth/projects", Some(&t1), None)
+        .await;
+    let ids: Vec<&str> = scopes.body["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![p1.as_str()]);
+});
+
+both_backends!(
+    role_assignments_with_groups_implied_roles_and_names,
+    |s: Server| async move {
+        let admin = s.admin_token().await;
+        let (pid, uid) = s.project_user(&admin, "p1", "u1", "pw", "reader").await;
+        let g = s
+            .call(
+                Method::POST,
+                "/v3/groups",
+                Some(&admin),
+                Some(json!({"group": {"name": "ops"}})),
+            )
+            .await;
+        let gid = g.body["group"]["id"].as_str().unwrap().to_string();
+        assert_eq!(
+            s.call(
+                Method::PUT,
+                &format!("/v3/groups/{gid}/users/{uid}"),
+                Some(&admin),
+                None
+            )
+            .await
+            .status,
+            StatusCode::NO_CONTENT
+        );
+        let member = s
+            .call(Method::GET, "/v3/roles?name=member", Some(&admin), None)
+            .await
+            .body["roles"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            s.call(
+                Method::PUT,
+                &format!("/v3/projects/{pid}/groups/{gid}/roles/{member}"),
+                Some(&admin),
+                None
+            )
+            .await
+            .status,
+            StatusCode::NO_CONTENT
+        );
+        let direct = s
+            .call(
+                Method::GET,
+                &format!("/v3/role_assignments?scope.project.id={pid}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(
+            direct.body["role_assignments"].as_array().unwrap().len(),
+            2,
+            "{}",
+            direct.body
+        );
+        let eff = s
+            .call(
+                Method::GET,
+                &format!("/v3/role_assignments?scope.project.id={pid}&effective&include_names"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        let list = eff.body["role_assignments"].as_array().unwrap();
+        let roles: Vec<&str> = list
+            .iter()
+            .map(|a| a["role"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            list.len(),
+            2,
+            "member via group and reader (direct and implied) once each: {}",
+            eff.body
+        );
+        assert!(roles.contains(&"member") && roles.contains(&"reader"));
+        let via_group = list.iter().find(|a| a["role"]["name"] == "member").unwrap();
+        assert_eq!(via_group["user"]["name"], "u1");
+        assert_eq!(via_group["scope"]["project"]["name"], "p1");
+        assert!(
+            via_group["links"]["membership"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/v3/groups/{gid}/users/{uid}"))
+        );
+        // the user's token now carries member (from the group) and reader
+        let t = s.auth("u1", "pw", Some("p1")).await;
+        let names: Vec<&str> = t.body["token"]["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["member", "reader"]);
+        // leaving the group takes the role away from existing tokens too
+        let tok = t.subject.unwrap();
+        s.call(
+            Method::DELETE,
+            &format!("/v3/groups/{gid}/users/{uid}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+        let v = s.validate(&admin, &tok).await;
+        let names: Vec<&str> = v.body["token"]["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["reader"]);
+        // implied role listing
+        let inf = s
+            .call(Method::GET, "/v3/role_inferences", Some(&admin), None)
+            .await;
+        assert_eq!(inf.body["role_inferences"].as_array().unwrap().len(), 2);
+    }
+);
+
+both_backends!(
+    roles_in_use_can_be_deleted_but_bootstrap_roles_are_immutable,
+    |s: Server| async move {
+        let admin = s.admin_token().await;
+        let (pid, uid) = s.project_user(&admin, "p1", "u1", "pw", "reader").await;
+        let r = s
+            .call(
+                Method::POST,
+                "/v3/roles",
+                Some(&admin),
+                Some(json!({"role": {"name": "auditor"}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let rid = r.body["role"]["id"].as_str().unwrap().to_string();
+        s.call(
+            Method::POST,
+            "/v3/roles",
+            Some(&admin),
+            Some(json!({"role": {"name": "auditor"}})),
+        )
+        .await
+        .assert_error(StatusCode::CONFLICT);
+        s.call(
+            Method::PUT,
+            &format!("/v3/projects/{pid}/users/{uid}/roles/{rid}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+        let del = s
+            .call(
+                Method::DELETE,
+                &format!("/v3/roles/{rid}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(del.status, StatusCode::NO_CONTENT);
+        let left = s
+            .call(
+                Method::GET,
+                &format!("/v3/role_assignments?role.id={rid}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(left.body["role_assignments"].as_array().unwrap().len(), 0);
+        let admin_role = s
+            .call(Method::GET, "/v3/roles?name=admin", Some(&admin), None)
+            .await
+            .body["roles"][0]
+            .clone();
+        assert_eq!(admin_role["options"]["immutable"], true);
+        let id = admin_role["id"].as_str().unwrap();
+        s.call(
+            Method::DELETE,
+            &format!("/v3/roles/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+        let reader = s
+            .call(Method::GET, "/v3/roles?name=reader", Some(&admin), None)
+            .await
+            .body["roles"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        s.call(
+            Method::PUT,
+            &format!("/v3/roles/{reader}/implies/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+        let revoke = s
+            .call(
+                Method::DELETE,
+                &format!("/v3/projects/{pid}/users/{uid}/roles/{reader}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(revoke.status, StatusCode::NO_CONTENT);
+        s.call(
+            Method::DELETE,
+            &format!("/v3/projects/{pid}/users/{uid}/roles/{reader}"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+        s.auth("u1", "pw", Some("p1"))
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED);
+    }
+);
+
+both_backends!(
+    lists_filter_and_paginate_with_links,
+    |s: Server| async move {
+        let admin = s.admin_token().await;
+        for i in 0..5 {
+            s.call(
+                Method::POST,
+                "/v3/projects",
+                Some(&admin),
+                Some(json!({"project": {"name": format!("page-{i}"), "enabled": i % 2 == 0}})),
+            )
+            .await;
+        }
+        let disabled = s
+            .call(
+                Method::GET,
+                "/v3/projects?enabled=false",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(disabled.body["projects"].as_array().unwrap().len(), 2);
+        let pre = s
+            .call(
+                Method::GET,
+                "/v3/projects?name__startswith=page-",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(pre.body["projects"].as_array().unwrap().len(), 5);
+        let first = s
+            .call(
+                Method::GET,
+                "/v3/projects?name__startswith=page-&limit=2",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(first.body["projects"].as_array().unwrap().len(), 2);
+        assert!(
+            first.body["links"]["self"]
+                .as_str()
+                .unwrap()
+                .contains("limit=2")
+        );
+        let mut seen = 2;
+        let mut next = first.body["links"]["next"].as_str().map(str::to_string);
+        while let Some(url) = next {
+            let r = s
+                .client
+                .get(&url)
+                .header("X-Auth-Token", &admin)
+                .send()
+                .await
+                .unwrap();
+            let b: serde_json::Value = r.json().await.unwrap();
+            seen += b["projects"].as_array().unwrap().len();
+            next = b["links"]["next"].as_str().map(str::to_string);
+        }
+        assert_eq!(seen, 5);
+        let one = &pre.body["projects"][0];
+        assert_eq!(
+            one["links"]["self"],
+            format!(
+                "{}/identity/v3/projects/{}",
+                s.base,
+                one["id"].as_str().unwrap()
+            )
+        );
+    }
+);
+
+both_backends!(catalog_crud_feeds_tokens, |s: Server| async move {
+    let admin = s.admin_token().await;
+    let svc = s
+        .call(
+            Method::POST,
+            "/v3/services",
+            Some(&admin),
+            Some(json!({"service": {"type": "object-store", "name": "swift"}})),
+        )
+        .await;
+    assert_eq!(svc.status, StatusCode::CREATED);
+    let sid = svc.body["service"]["id"].as_str().unwrap().to_string();
+    let ep = s
+        .call(Method::POST, "/v3/endpoints", Some(&admin), Some(json!({"endpoint": {"service_id": sid, "interface": "public", "url": "http://swift/v1/AUTH_$(project_id)s", "region_id": "RegionOne"}})))
+        .await;
+    assert_eq!(ep.status, StatusCode::CREATED, "{}", ep.body);
+    assert_eq!(ep.body["endpoint"]["region"], "RegionOne");
+    s.call(
+        Method::POST,
+        "/v3/endpoints",
+        Some(&admin),
+        Some(json!({"endpoint": {"service_id": sid, "interface": "sideways", "url": "http://x"}})),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST);
+    let t = s
+        .auth("admin", crate::harness::ADMIN_PASSWORD, Some("admin"))
+        .await;
+    let pid = t.body["token"]["project"]["id"].as_str().unwrap();
+    let swift = t.body["token"]["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "object-store")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        swift["endpoints"][0]["url"],
+        format!("http://swift/v1/AUTH_{pid}")
+    );
+    let cat = s
+        .call(Method::GET, "/v3/auth/catalog", Some(&admin), None)
+        .await;
+    assert!(
+        cat.body["catalog"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "object-store")
+    );
+    s.call(Method::DELETE, "/v3/regions/RegionOne", Some(&admin), None)
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.call(
+            Method::DELETE,
+            &format!("/v3/services/{sid}"),
+            Some(&admin),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    let eps = s
+        .call(
+            Method::GET,
+            &format!("/v3/endpoints?service_id={sid}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(eps.body["endpoints"].as_array().unwrap().len(), 0);
+});
