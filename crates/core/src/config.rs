@@ -120,13 +120,14 @@ impl Default for TokenConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CredentialConfig {
-    /// How old (seconds) a signed EC2 request may be when it reaches `/ec2tokens`.
+    /// How old a signed EC2 request may be when it reaches `/ec2tokens`, in
+    /// **minutes** (Keystone's unit for this option).
     pub auth_ttl: i64,
 }
 
 impl Default for CredentialConfig {
     fn default() -> Self {
-        CredentialConfig { auth_ttl: 900 }
+        CredentialConfig { auth_ttl: 15 }
     }
 }
 

@@ -428,7 +428,7 @@ impl Identity {
         ec2sig::verify(&cred.secret, &req)
             .map_err(|_| Error::Unauthorized("Invalid EC2 signature.".into()))?;
         if let Ok(Some(ts)) = ec2sig::request_timestamp(&req)
-            && unix_now() > ts.unix_timestamp() + self.settings.credential.auth_ttl
+            && unix_now() > ts.unix_timestamp() + self.settings.credential.auth_ttl * 60
         {
             return Err(Error::Unauthorized("Credential is expired.".into()));
         }
