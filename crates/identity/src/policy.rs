@@ -85,6 +85,19 @@ pub fn project_reader(
     reader_of_domain(ctx, action, Some(domain_id))
 }
 
+/// Keystone builds the policy target from the stored object and leaves "not found" for
+/// after enforcement. Who may read everything (admin, system reader) learns that an id
+/// does not exist (404); everyone else could only pass by owning the target, so an unknown
+/// id is refused like another project's (403) and ids cannot be probed.
+pub fn hide_missing<T>(ctx: &RequestContext, action: &str, found: Result<T>) -> Result<T> {
+    match found {
+        Err(Error::NotFound { .. }) if !(ctx.is_admin() || ctx.is_system_reader()) => {
+            Err(deny(action))
+        }
+        other => other,
+    }
+}
+
 /// Any authenticated caller (catalog reads, region reads).
 pub fn authenticated(_ctx: &RequestContext) -> Result<()> {
     Ok(())
@@ -186,5 +199,31 @@ mod tests {
                 .as_deref(),
             Some("d1")
         );
+    }
+
+    #[test]
+    fn unknown_ids_are_missing_only_to_those_who_may_read_everything() {
+        let missing = || -> Result<()> {
+            Err(Error::NotFound {
+                kind: "project",
+                id: "nope".into(),
+            })
+        };
+        let member = ctx(&["member", "reader"], project("p"));
+        assert!(matches!(
+            hide_missing(&member, "identity:get_project", missing()),
+            Err(Error::Forbidden(_))
+        ));
+        let admin = ctx(&["admin", "member", "reader"], project("p"));
+        assert!(matches!(
+            hide_missing(&admin, "identity:get_project", missing()),
+            Err(Error::NotFound { .. })
+        ));
+        let system_reader = ctx(&["reader"], Scope::System);
+        assert!(matches!(
+            hide_missing(&system_reader, "identity:get_project", missing()),
+            Err(Error::NotFound { .. })
+        ));
+        assert!(hide_missing(&member, "identity:get_project", Ok(())).is_ok());
     }
 }

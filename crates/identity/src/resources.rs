@@ -201,7 +201,7 @@ impl Identity {
     }
 
     pub async fn get_domain(&self, ctx: &RequestContext, id: &str) -> Result<Domain> {
-        let d = self.domain(id).await?;
+        let d = policy::hide_missing(ctx, "identity:get_domain", self.domain(id).await)?;
         let own = match &ctx.scope {
             Scope::Domain { id: did, .. } => did == id,
             Scope::Project { domain_id, .. } => domain_id == id,
@@ -419,7 +419,7 @@ impl Identity {
     }
 
     pub async fn get_project(&self, ctx: &RequestContext, id: &str) -> Result<Project> {
-        let p = self.project(id).await?;
+        let p = policy::hide_missing(ctx, "identity:get_project", self.project(id).await)?;
         policy::project_reader(ctx, "identity:get_project", &p.id, &p.domain_id)?;
         Ok(p)
     }
@@ -699,7 +699,7 @@ impl Identity {
     }
 
     pub async fn get_user(&self, ctx: &RequestContext, id: &str) -> Result<User> {
-        let u = self.user(id).await?;
+        let u = policy::hide_missing(ctx, "identity:get_user", self.user(id).await)?;
         policy::reader_or_owner(ctx, "identity:get_user", Some(&u.domain_id), id)?;
         Ok(u)
     }
@@ -880,7 +880,7 @@ impl Identity {
     }
 
     pub async fn get_group(&self, ctx: &RequestContext, id: &str) -> Result<Group> {
-        let g = self.group(id).await?;
+        let g = policy::hide_missing(ctx, "identity:get_group", self.group(id).await)?;
         policy::reader_of_domain(ctx, "identity:get_group", Some(&g.domain_id))?;
         Ok(g)
     }

@@ -248,6 +248,19 @@ both_backends!(members_see_only_their_own_things, |s: Server| async move {
     s.call(Method::GET, &format!("/v3/projects/{p2}"), Some(&t1), None)
         .await
         .assert_error(StatusCode::FORBIDDEN);
+    // an id that does not exist looks like someone else's (no probing); admin sees 404
+    for path in [
+        "/v3/projects/no-such-id",
+        "/v3/users/no-such-id",
+        "/v3/groups/no-such-id",
+    ] {
+        s.call(Method::GET, path, Some(&t1), None)
+            .await
+            .assert_error(StatusCode::FORBIDDEN);
+        s.call(Method::GET, path, Some(&admin), None)
+            .await
+            .assert_error(StatusCode::NOT_FOUND);
+    }
     assert_eq!(
         s.call(Method::GET, &format!("/v3/users/{u1}"), Some(&t1), None)
             .await
