@@ -6,6 +6,7 @@
 
 pub mod errors;
 pub mod identity;
+pub mod image;
 mod layers;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use ferrostack_identity::Identity;
+use ferrostack_image::Images;
 
 pub use layers::with_common_layers;
 
@@ -22,6 +24,7 @@ pub use layers::with_common_layers;
 #[derive(Clone)]
 pub struct AppState {
     pub identity: Arc<Identity>,
+    pub image: Arc<Images>,
 }
 
 /// Where a router is mounted, for the links it renders.
@@ -43,7 +46,13 @@ pub fn all_services(state: AppState, public_urls: &ServiceUrls) -> Router {
                 public_url: public_urls.identity.clone(),
             })),
         )
-        .nest("/image", not_yet("image"))
+        .nest(
+            "/image",
+            image::router(state.clone()).layer(axum::Extension(Mount {
+                prefix: "/image",
+                public_url: public_urls.image.clone(),
+            })),
+        )
         .nest("/compute", not_yet("compute"))
         .nest("/network", not_yet("network"))
         .nest("/ec2", not_yet("ec2"))
@@ -61,6 +70,10 @@ pub fn single_service(
             prefix: "",
             public_url,
         }))),
+        "image" => Some(image::router(state).layer(axum::Extension(Mount {
+            prefix: "",
+            public_url,
+        }))),
         _ => None,
     }
 }
@@ -69,6 +82,7 @@ pub fn single_service(
 #[derive(Clone, Debug, Default)]
 pub struct ServiceUrls {
     pub identity: Option<String>,
+    pub image: Option<String>,
 }
 
 /// Services that are advertised but arrive in later releases answer 501.

@@ -19,6 +19,7 @@ pub struct Config {
     pub credential: CredentialConfig,
     pub security_compliance: SecurityComplianceConfig,
     pub identity: IdentityConfig,
+    pub image: ImageConfig,
     pub bootstrap: BootstrapConfig,
     /// Per-service overrides: `[services.identity] listen = "0.0.0.0:5000"`.
     pub services: BTreeMap<String, ServiceConfig>,
@@ -34,8 +35,38 @@ impl Default for Config {
             credential: CredentialConfig::default(),
             security_compliance: SecurityComplianceConfig::default(),
             identity: IdentityConfig::default(),
+            image: ImageConfig::default(),
             bootstrap: BootstrapConfig::default(),
             services: BTreeMap::new(),
+        }
+    }
+}
+
+/// The image service (Glance's option names).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageConfig {
+    /// The largest image accepted, in bytes (`image_size_cap`, 1 TiB).
+    pub image_size_cap: u64,
+    /// Bytes of image data a project may store; 0 = unlimited (`user_storage_quota`).
+    pub user_storage_quota: u64,
+    /// Images a project may have; 0 = unlimited.
+    pub image_count_quota: u64,
+    /// Members an image may have (`image_member_quota`).
+    pub image_member_quota: usize,
+    /// Refuse uploads whose content is not the declared `disk_format`
+    /// (`[image_format] require_image_format_match`). Unsafe images are refused always.
+    pub require_format_match: bool,
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        ImageConfig {
+            image_size_cap: 1 << 40,
+            user_storage_quota: 0,
+            image_count_quota: 0,
+            image_member_quota: 128,
+            require_format_match: true,
         }
     }
 }

@@ -116,9 +116,9 @@ fn validate(c: &Config) -> anyhow::Result<()> {
         ) {
             anyhow::bail!("unknown service [services.{name}]");
         }
-        if !svc.listen.is_empty() && name != "identity" {
+        if !svc.listen.is_empty() && !matches!(name.as_str(), "identity" | "image") {
             anyhow::bail!(
-                "[services.{name}] listen: only identity can have its own port in this release"
+                "[services.{name}] listen: only identity and image can have their own port in this release"
             );
         }
     }

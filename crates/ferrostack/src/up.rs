@@ -3,6 +3,7 @@
 //! then shut down gracefully (in-flight requests finish, the database is closed).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,6 +16,8 @@ use ferrostack_core::config::Config;
 use ferrostack_core::fsutil::{ensure_private_dir, write_private_atomic};
 use ferrostack_identity::bootstrap::{BootstrapSpec, CatalogService};
 use ferrostack_identity::{Identity, Settings};
+use ferrostack_image::Images;
+use ferrostack_image::store::FilesystemStore;
 
 use crate::files::{ClientFiles, previous_password};
 
@@ -65,27 +68,36 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         cfg.server.public_url.trim_end_matches('/').to_string()
     };
 
-    // A service on its own classic port (identity only, in this release).
-    let mut identity_url = format!("{base_url}/identity");
-    let mut extra_listeners = Vec::new();
-    if let Some(svc) = cfg.services.get("identity") {
-        if !svc.listen.is_empty() {
-            let l = bind(&svc.listen).await?;
-            let a = l.local_addr()?;
-            identity_url = advertised(a);
-            extra_listeners.push(("identity", l));
-        }
-        if !svc.public_url.is_empty() {
-            identity_url = svc.public_url.trim_end_matches('/').to_string();
-        }
-    }
+    // Services on their own classic ports as well (identity and image, in this release).
     let svc_url = |name: &str, default: String| {
         cfg.services
             .get(name)
             .filter(|s| !s.public_url.is_empty())
-            .map(|s| s.public_url.clone())
+            .map(|s| s.public_url.trim_end_matches('/').to_string())
             .unwrap_or(default)
     };
+    let mut own_port: std::collections::HashMap<&'static str, String> = Default::default();
+    let mut extra_listeners = Vec::new();
+    for name in ["identity", "image"] {
+        if let Some(svc) = cfg.services.get(name)
+            && !svc.listen.is_empty()
+        {
+            let l = bind(&svc.listen).await?;
+            own_port.insert(name, advertised(l.local_addr()?));
+            extra_listeners.push((name, l));
+        }
+    }
+    let url_of = |name: &'static str| {
+        svc_url(
+            name,
+            own_port
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| format!("{base_url}/{name}")),
+        )
+    };
+    let identity_url = url_of("identity");
+    let image_url = url_of("image");
     let spec = BootstrapSpec {
         admin_password: (!cfg.bootstrap.admin_password.is_empty())
             .then(|| cfg.bootstrap.admin_password.clone()),
@@ -97,12 +109,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
                 "Identity (Keystone v3)",
                 identity_url.clone(),
             ),
-            service(
-                "image",
-                "glance",
-                "Image (Glance v2)",
-                svc_url("image", format!("{base_url}/image")),
-            ),
+            service("image", "glance", "Image (Glance v2)", image_url.clone()),
             service(
                 "compute",
                 "nova",
@@ -148,13 +155,31 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         );
     }
 
+    let store = Arc::new(
+        FilesystemStore::new(state.join("images")).context("cannot open the image store")?,
+    );
+    let image = Arc::new(
+        Images::open(
+            db.clone(),
+            store,
+            ferrostack_image::Settings::from_config(&cfg.image),
+        )
+        .await
+        .context("cannot open the image service")?,
+    );
     let app_state = AppState {
         identity: identity.clone(),
+        image,
     };
     let urls = ServiceUrls {
         identity: cfg
             .services
             .get("identity")
+            .filter(|s| !s.public_url.is_empty())
+            .map(|s| s.public_url.clone()),
+        image: cfg
+            .services
+            .get("image")
             .filter(|s| !s.public_url.is_empty())
             .map(|s| s.public_url.clone()),
     };
@@ -163,7 +188,11 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     let router = with_common_layers(all_services(app_state.clone(), &urls));
     servers.push(serve(main, router, stop_rx.clone()));
     for (name, l) in extra_listeners {
-        if let Some(r) = single_service(app_state.clone(), name, urls.identity.clone()) {
+        let public = match name {
+            "image" => urls.image.clone(),
+            _ => urls.identity.clone(),
+        };
+        if let Some(r) = single_service(app_state.clone(), name, public) {
             servers.push(serve(l, with_common_layers(r), stop_rx.clone()));
         }
     }

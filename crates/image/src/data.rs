@@ -1,0 +1,419 @@
+//! The bytes' journey: upload (`PUT /file`) streams the request body through a size
+//! cap and the format inspector, tees it to the md5/sha512 threads, and into the
+//! store; only when the bytes are durable does one transaction flip the record to
+//! `active`. Download streams back from the store, with ranges. Start-up recovery
+//! puts interrupted uploads back to `queued` and removes bytes nothing refers to.
+
+use std::collections::HashSet;
+use std::io;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+
+use ferrostack_core::RequestContext;
+
+use crate::error::{Error, Result};
+use crate::hash;
+use crate::inspect::{self, Inspector};
+use crate::policy;
+use crate::records;
+use crate::service::{Images, now_us};
+use crate::status::Status;
+use crate::store::{ByteStream, StoreError};
+
+/// A byte range as a client asks for it (`Range: bytes=...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeRequest {
+    /// `bytes=first-` or `bytes=first-last` (inclusive).
+    From { first: u64, last: Option<u64> },
+    /// `bytes=-n`: the last n bytes.
+    Suffix(u64),
+}
+
+impl RangeRequest {
+    /// The half-open byte range within `size`, or 416.
+    pub fn resolve(self, size: u64) -> Result<Range<u64>> {
+        let unsatisfiable = Error::RangeNotSatisfiable { size };
+        match self {
+            RangeRequest::From { first, last } => {
+                if first >= size || last.is_some_and(|l| l < first) {
+                    return Err(unsatisfiable);
+                }
+                let end = last.map_or(size, |l| l.saturating_add(1).min(size));
+                Ok(first..end)
+            }
+            RangeRequest::Suffix(0) => Err(unsatisfiable),
+            RangeRequest::Suffix(n) => Ok(size.saturating_sub(n)..size),
+        }
+    }
+}
+
+/// Image data on its way out.
+pub struct Download {
+    pub stream: ByteStream,
+    /// The whole image's size.
+    pub size: u64,
+    /// Present for a range request: what is being sent.
+    pub range: Option<Range<u64>>,
+    pub checksum: Option<String>,
+}
+
+/// Why the upload stream was cut by us (as opposed to the client going away).
+#[derive(Debug)]
+struct TooLarge(u64);
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "image larger than {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+impl Images {
+    /// Streams an upload into the store. `body` is the request body; `declared` its
+    /// Content-Length when the client sent one.
+    pub async fn upload(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        body: ByteStream,
+        declared: Option<u64>,
+    ) -> Result<()> {
+        let seen = self.visible(ctx, id).await?;
+        policy::modify(ctx, &seen, "upload_image")?;
+        let limit = self.upload_limit(seen.owner.as_deref()).await?;
+        if declared.is_some_and(|n| n > limit) {
+            return Err(self.too_large(limit));
+        }
+
+        // queued -> saving, in one transaction
+        let mut tx = self.db.begin_write().await?;
+        let mut im = records::load(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::no_image(id))?;
+        if im.disk_format.is_none() || im.container_format.is_none() {
+            return Err(Error::Invalid(
+                "Properties disk_format, container_format must be set prior to saving data.".into(),
+            ));
+        }
+        if im.status != Status::Queued {
+            return Err(Error::Conflict(im.status.transition_error(Status::Saving)));
+        }
+        im.status = Status::Saving;
+        im.updated_at_us = now_us();
+        records::save(&mut tx, &im).await?;
+        tx.commit().await?;
+
+        // If this future is dropped (client gone), the guard puts the image back.
+        let mut guard = RestoreOnDrop {
+            images: Some((self.db.clone(), id.to_string())),
+        };
+
+        let inspector = Arc::new(Mutex::new(Inspector::new()));
+        let feed = inspector.clone();
+        let mut seen_bytes: u64 = 0;
+        let capped = body.map(move |chunk| {
+            let chunk = chunk?;
+            seen_bytes = seen_bytes.saturating_add(chunk.len() as u64);
+            if seen_bytes > limit {
+                return Err(io::Error::other(TooLarge(limit)));
+            }
+            if let Ok(mut i) = feed.lock() {
+                i.feed(&chunk);
+            }
+            Ok(chunk)
+        });
+        let (teed, hashes) = hash::tee(capped);
+        let stored = match self.store.put(id, teed).await {
+            Ok(s) => s,
+            Err(e) => {
+                guard.disarm();
+                let cut_by_us = matches!(&e, StoreError::Source(io) if io.get_ref().is_some_and(|i| i.is::<TooLarge>()));
+                self.set_status(id, Status::Queued).await?;
+                return Err(if cut_by_us {
+                    self.too_large(limit)
+                } else if let StoreError::Source(io) = e {
+                    Error::Invalid(format!("Error receiving image data: {io}"))
+                } else {
+                    Error::internal(e)
+                });
+            }
+        };
+        guard.disarm();
+        let hashes = hashes.wait().await;
+        let inspection = match Arc::try_unwrap(inspector) {
+            Ok(m) => m.into_inner().ok().map(Inspector::finish),
+            Err(_) => None,
+        };
+        let (Some(hashes), Some(inspection)) = (hashes, inspection) else {
+            self.discard(id, &stored.location, Status::Killed).await;
+            return Err(Error::Internal("upload pipeline lost its digests".into()));
+        };
+        let disk_format = im.disk_format.clone().unwrap_or_default();
+        let container_format = im.container_format.clone().unwrap_or_default();
+        if let Err(e) = inspect::verify(
+            &inspection,
+            &disk_format,
+            &container_format,
+            !self.settings.require_format_match,
+        ) {
+            self.discard(id, &stored.location, Status::Killed).await;
+            return Err(Error::Invalid(format!(
+                "Image failed format inspection: {e}"
+            )));
+        }
+
+        // saving -> active, in one transaction; the bytes are already durable
+        let mut tx = self.db.begin_write().await?;
+        let Some(mut im) = records::load(&mut tx, id).await? else {
+            drop(tx);
+            let _ = self.store.delete(&stored.location).await;
+            return Err(Error::Gone(format!(
+                "Image {id} was deleted during the upload."
+            )));
+        };
+        if im.status != Status::Saving {
+            drop(tx);
+            let _ = self.store.delete(&stored.location).await;
+            return Err(Error::Conflict(im.status.transition_error(Status::Active)));
+        }
+        if let Some(owner) = &im.owner
+            && self.settings.user_storage_quota > 0
+        {
+            let (_, used) = records::usage(&mut *tx, owner).await?;
+            let used = u64::try_from(used).unwrap_or(0);
+            if used.saturating_add(stored.size) > self.settings.user_storage_quota {
+                drop(tx);
+                self.discard(id, &stored.location, Status::Queued).await;
+                return Err(self.too_large(self.settings.user_storage_quota.saturating_sub(used)));
+            }
+        }
+        im.status = Status::Active;
+        im.size = i64::try_from(stored.size).ok();
+        im.virtual_size = i64::try_from(inspection.virtual_size).ok();
+        im.checksum = Some(hashes.md5);
+        im.os_hash_algo = Some("sha512".into());
+        im.os_hash_value = Some(hashes.sha512);
+        im.location = Some(stored.location.clone());
+        im.updated_at_us = now_us();
+        records::save(&mut tx, &im).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The most bytes this upload may bring: the size cap, and what is left of the
+    /// owner's storage quota.
+    async fn upload_limit(&self, owner: Option<&str>) -> Result<u64> {
+        let mut limit = self.settings.image_size_cap;
+        if let Some(owner) = owner
+            && self.settings.user_storage_quota > 0
+        {
+            let mut conn = self.db.pool().acquire().await?;
+            let (_, used) = records::usage(&mut *conn, owner).await?;
+            let left = self
+                .settings
+                .user_storage_quota
+                .saturating_sub(u64::try_from(used).unwrap_or(0));
+            limit = limit.min(left);
+        }
+        Ok(limit)
+    }
+
+    fn too_large(&self, limit: u64) -> Error {
+        Error::TooLarge(format!(
+            "Image exceeds the storage quota or the image size cap: at most {limit} bytes can be stored."
+        ))
+    }
+
+    async fn set_status(&self, id: &str, status: Status) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        if let Some(mut im) = records::load(&mut tx, id).await?
+            && im.status == Status::Saving
+        {
+            im.status = status;
+            if status == Status::Queued {
+                im.size = None;
+            }
+            im.updated_at_us = now_us();
+            records::save(&mut tx, &im).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes stored bytes that will not become an active image, and sets the
+    /// record's status (killed: the data was refused; queued: try again).
+    async fn discard(&self, id: &str, location: &str, status: Status) {
+        if let Err(e) = self.store.delete(location).await {
+            tracing::warn!(image_id = %id, error = %e, "refused image bytes not removed; recovery will");
+        }
+        if let Err(e) = self.set_status(id, status).await {
+            tracing::warn!(image_id = %id, error = %e, "could not record upload failure; recovery will");
+        }
+    }
+
+    /// Streams an image's data. `None` when the image has no data (204).
+    pub async fn download(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        range: Option<RangeRequest>,
+    ) -> Result<Option<Download>> {
+        policy::reader(ctx, "download_image")?;
+        let im = self.visible(ctx, id).await?;
+        if im.status == Status::Deactivated && !ctx.is_admin() {
+            return Err(Error::Forbidden(
+                "The requested image has been deactivated. Image data download is forbidden."
+                    .into(),
+            ));
+        }
+        let (Some(location), Some(size), true) = (&im.location, im.size, im.status.has_data())
+        else {
+            return Ok(None);
+        };
+        let size = u64::try_from(size).unwrap_or(0);
+        let range = range.map(|r| r.resolve(size)).transpose()?;
+        let stream = self
+            .store
+            .get(location, range.clone())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => {
+                    Error::NotFound(format!("Image data for {id} is missing from the store."))
+                }
+                other => Error::internal(other),
+            })?;
+        Ok(Some(Download {
+            stream,
+            size,
+            range,
+            checksum: im.checksum.clone(),
+        }))
+    }
+
+    /// Start-up: uploads cut by a crash go back to `queued`; bytes that no active
+    /// or deactivated image refers to are removed.
+    pub(crate) async fn recover(&self) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        let stuck =
+            sqlx::query("UPDATE images SET status = 'queued', size = NULL WHERE status = 'saving'")
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        let mut conn = self.db.pool().acquire().await?;
+        let live: HashSet<String> = records::load_visible(&mut conn, records::Visible::All)
+            .await?
+            .into_iter()
+            .filter(|im| im.status.has_data())
+            .map(|im| im.id)
+            .collect();
+        drop(conn);
+        let report = self
+            .store
+            .recover(&move |id: &str| live.contains(id))
+            .await
+            .map_err(Error::internal)?;
+        if stuck > 0 || report.partial_removed > 0 || report.unreferenced_removed > 0 {
+            tracing::info!(
+                interrupted_uploads = stuck,
+                partial_removed = report.partial_removed,
+                unreferenced_removed = report.unreferenced_removed,
+                "image store recovered"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Puts an image in `saving` back to `queued` when an upload future is dropped
+/// (the client went away mid-stream): the store removes its partial bytes itself.
+struct RestoreOnDrop {
+    images: Option<(ferrostack_core::Db, String)>,
+}
+
+impl RestoreOnDrop {
+    fn disarm(&mut self) {
+        self.images = None;
+    }
+}
+
+impl Drop for RestoreOnDrop {
+    fn drop(&mut self) {
+        if let Some((db, id)) = self.images.take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            handle.spawn(async move {
+                let r: Result<()> = async {
+                    let mut tx = db.begin_write().await?;
+                    sqlx::query(
+                        "UPDATE images SET status = 'queued', size = NULL WHERE id = $1 AND status = 'saving'",
+                    )
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+                .await;
+                if let Err(e) = r {
+                    tracing::warn!(image_id = %id, error = %e, "interrupted upload not reset; restart recovery will");
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RangeRequest::{self, *};
+    use crate::error::Error;
+
+    #[test]
+    fn ranges_resolve_like_http() {
+        let r = |x: RangeRequest| {
+            x.resolve(100)
+                .map_err(|e| matches!(e, Error::RangeNotSatisfiable { size: 100 }))
+        };
+        assert_eq!(
+            r(From {
+                first: 0,
+                last: Some(9)
+            }),
+            Ok(0..10)
+        );
+        assert_eq!(
+            r(From {
+                first: 90,
+                last: None
+            }),
+            Ok(90..100)
+        );
+        assert_eq!(
+            r(From {
+                first: 90,
+                last: Some(1000)
+            }),
+            Ok(90..100)
+        );
+        assert_eq!(r(Suffix(10)), Ok(90..100));
+        assert_eq!(r(Suffix(1000)), Ok(0..100));
+        assert_eq!(
+            r(From {
+                first: 100,
+                last: None
+            }),
+            Err(true)
+        );
+        assert_eq!(
+            r(From {
+                first: 5,
+                last: Some(4)
+            }),
+            Err(true)
+        );
+        assert_eq!(r(Suffix(0)), Err(true));
+    }
+}
