@@ -87,6 +87,9 @@ pub enum AdminCommand {
 pub enum BenchCommand {
     /// Token validation latency/throughput, token issue rates and server RSS.
     Identity(crate::bench::IdentityBench),
+    /// Image upload/download MB/s through the API beside this machine's disk and
+    /// hashing limits, and the server's peak RSS.
+    Image(crate::bench::image::ImageBench),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -143,5 +146,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Identity(b),
         } => crate::bench::identity(b).await,
+        Command::Bench {
+            what: BenchCommand::Image(b),
+        } => crate::bench::image::run(b).await,
     }
 }

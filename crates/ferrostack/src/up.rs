@@ -162,6 +162,8 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         Images::open(
             db.clone(),
             store,
+            FilesystemStore::new(state.join("staging"))
+                .context("cannot open the image staging area")?,
             ferrostack_image::Settings::from_config(&cfg.image),
         )
         .await

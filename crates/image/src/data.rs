@@ -10,6 +10,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
+use serde_json::Value;
 
 use ferrostack_core::RequestContext;
 
@@ -20,7 +21,7 @@ use crate::policy;
 use crate::records;
 use crate::service::{Images, now_us};
 use crate::status::Status;
-use crate::store::{ByteStream, StoreError};
+use crate::store::{ByteStream, ImageStore, StoreError};
 
 /// A byte range as a client asks for it (`Range: bytes=...`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,8 +73,8 @@ impl std::fmt::Display for TooLarge {
 impl std::error::Error for TooLarge {}
 
 impl Images {
-    /// Streams an upload into the store. `body` is the request body; `declared` its
-    /// Content-Length when the client sent one.
+    /// Streams an upload (`PUT /file`) into the store. `body` is the request body;
+    /// `declared` its Content-Length when the client sent one.
     pub async fn upload(
         &self,
         ctx: &RequestContext,
@@ -81,14 +82,119 @@ impl Images {
         body: ByteStream,
         declared: Option<u64>,
     ) -> Result<()> {
+        let (im, limit) = self
+            .begin_data(ctx, id, declared, Status::Saving, "upload_image")
+            .await?;
+        let guard = RestoreOnDrop::new(&self.db, id, Status::Saving);
+        self.ingest(im, body, limit, Status::Saving, guard).await
+    }
+
+    /// Interactive import, step 1 (`PUT /stage`): the bytes go to the staging area
+    /// and the image becomes `uploading`.
+    pub async fn stage(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        body: ByteStream,
+        declared: Option<u64>,
+    ) -> Result<()> {
+        let (_, limit) = self
+            .begin_data(ctx, id, declared, Status::Uploading, "stage_image")
+            .await?;
+        let mut guard = RestoreOnDrop::new(&self.db, id, Status::Uploading);
+        let result = self.staging.put(id, capped(body, limit, None)).await;
+        guard.disarm();
+        if let Err(e) = result {
+            self.set_status(id, Status::Uploading, Status::Queued)
+                .await?;
+            return Err(self.store_error(e, limit));
+        }
+        Ok(())
+    }
+
+    /// Interactive import, step 2 (`POST /import`, method `glance-direct`): moves the
+    /// staged bytes into the store (hashing and inspecting them) in the background;
+    /// the image is `importing`, then `active` (or back to `queued` on failure).
+    pub async fn import(
+        self: &Arc<Self>,
+        ctx: &RequestContext,
+        id: &str,
+        body: &Value,
+    ) -> Result<()> {
+        let method = body
+            .pointer("/method/name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::Invalid("Import request requires a 'method' field.".into()))?;
+        if method != "glance-direct" {
+            return Err(Error::Invalid(format!(
+                "Import method {method} is not supported: use glance-direct."
+            )));
+        }
         let seen = self.visible(ctx, id).await?;
-        policy::modify(ctx, &seen, "upload_image")?;
+        policy::modify(ctx, &seen, "import_image")?;
+        let limit = self.upload_limit(seen.owner.as_deref()).await?;
+        let mut tx = self.db.begin_write().await?;
+        let mut im = records::load(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::no_image(id))?;
+        if im.status != Status::Uploading {
+            return Err(Error::Conflict(format!(
+                "Image {id} is not ready for glance-direct import: its status is {} (stage its data first)",
+                im.status
+            )));
+        }
+        im.status = Status::Importing;
+        im.updated_at_us = now_us();
+        records::save(&mut tx, &im).await?;
+        tx.commit().await?;
+
+        let this = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            let staged = this.staging.location_of(&id).map_err(Error::internal);
+            let source = match staged {
+                Ok(loc) => this.staging.get(&loc, None).await.map_err(Error::internal),
+                Err(e) => Err(e),
+            };
+            let result = match source {
+                Ok(stream) => {
+                    let guard = RestoreOnDrop::new(&this.db, &id, Status::Importing);
+                    this.ingest(im, stream, limit, Status::Importing, guard)
+                        .await
+                }
+                Err(e) => {
+                    let _ = this
+                        .set_status(&id, Status::Importing, Status::Queued)
+                        .await;
+                    Err(e)
+                }
+            };
+            if let Ok(loc) = this.staging.location_of(&id) {
+                let _ = this.staging.delete(&loc).await;
+            }
+            match result {
+                Ok(()) => tracing::info!(image_id = %id, "glance-direct import finished"),
+                Err(e) => tracing::warn!(image_id = %id, error = %e, "glance-direct import failed"),
+            }
+        });
+        Ok(())
+    }
+
+    /// Policy, limits and the first status change of an upload or a stage.
+    async fn begin_data(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        declared: Option<u64>,
+        next: Status,
+        action: &str,
+    ) -> Result<(crate::model::Image, u64)> {
+        let seen = self.visible(ctx, id).await?;
+        policy::modify(ctx, &seen, action)?;
         let limit = self.upload_limit(seen.owner.as_deref()).await?;
         if declared.is_some_and(|n| n > limit) {
             return Err(self.too_large(limit));
         }
-
-        // queued -> saving, in one transaction
         let mut tx = self.db.begin_write().await?;
         let mut im = records::load(&mut tx, id)
             .await?
@@ -99,46 +205,52 @@ impl Images {
             ));
         }
         if im.status != Status::Queued {
-            return Err(Error::Conflict(im.status.transition_error(Status::Saving)));
+            return Err(Error::Conflict(im.status.transition_error(next)));
         }
-        im.status = Status::Saving;
+        im.status = next;
         im.updated_at_us = now_us();
         records::save(&mut tx, &im).await?;
         tx.commit().await?;
+        Ok((im, limit))
+    }
 
-        // If this future is dropped (client gone), the guard puts the image back.
-        let mut guard = RestoreOnDrop {
-            images: Some((self.db.clone(), id.to_string())),
+    fn store_error(&self, e: StoreError, limit: u64) -> Error {
+        match e {
+            StoreError::Source(io) if io.get_ref().is_some_and(|i| i.is::<TooLarge>()) => {
+                self.too_large(limit)
+            }
+            StoreError::Source(io) => Error::Invalid(format!("Error receiving image data: {io}")),
+            other => Error::internal(other),
+        }
+    }
+
+    /// Streams `body` through the size cap, the format inspector and the hashers
+    /// into the store, then flips the image from `from` to `active`. On failure the
+    /// bytes are removed and the image goes back to `queued` (or `killed` when its
+    /// content was refused).
+    async fn ingest(
+        &self,
+        im: crate::model::Image,
+        body: ByteStream,
+        limit: u64,
+        from: Status,
+        mut guard: RestoreOnDrop,
+    ) -> Result<()> {
+        let id = im.id.as_str();
+        // Glance's machine: saving may become killed, importing only goes back to queued
+        let refused = if from == Status::Saving {
+            Status::Killed
+        } else {
+            Status::Queued
         };
-
         let inspector = Arc::new(Mutex::new(Inspector::new()));
-        let feed = inspector.clone();
-        let mut seen_bytes: u64 = 0;
-        let capped = body.map(move |chunk| {
-            let chunk = chunk?;
-            seen_bytes = seen_bytes.saturating_add(chunk.len() as u64);
-            if seen_bytes > limit {
-                return Err(io::Error::other(TooLarge(limit)));
-            }
-            if let Ok(mut i) = feed.lock() {
-                i.feed(&chunk);
-            }
-            Ok(chunk)
-        });
-        let (teed, hashes) = hash::tee(capped);
+        let (teed, hashes) = hash::tee(capped(body, limit, Some(inspector.clone())));
         let stored = match self.store.put(id, teed).await {
             Ok(s) => s,
             Err(e) => {
                 guard.disarm();
-                let cut_by_us = matches!(&e, StoreError::Source(io) if io.get_ref().is_some_and(|i| i.is::<TooLarge>()));
-                self.set_status(id, Status::Queued).await?;
-                return Err(if cut_by_us {
-                    self.too_large(limit)
-                } else if let StoreError::Source(io) = e {
-                    Error::Invalid(format!("Error receiving image data: {io}"))
-                } else {
-                    Error::internal(e)
-                });
+                self.set_status(id, from, Status::Queued).await?;
+                return Err(self.store_error(e, limit));
             }
         };
         guard.disarm();
@@ -148,7 +260,7 @@ impl Images {
             Err(_) => None,
         };
         let (Some(hashes), Some(inspection)) = (hashes, inspection) else {
-            self.discard(id, &stored.location, Status::Killed).await;
+            self.discard(id, &stored.location, from, refused).await;
             return Err(Error::Internal("upload pipeline lost its digests".into()));
         };
         let disk_format = im.disk_format.clone().unwrap_or_default();
@@ -159,13 +271,13 @@ impl Images {
             &container_format,
             !self.settings.require_format_match,
         ) {
-            self.discard(id, &stored.location, Status::Killed).await;
+            self.discard(id, &stored.location, from, refused).await;
             return Err(Error::Invalid(format!(
                 "Image failed format inspection: {e}"
             )));
         }
 
-        // saving -> active, in one transaction; the bytes are already durable
+        // -> active, in one transaction; the bytes are already durable
         let mut tx = self.db.begin_write().await?;
         let Some(mut im) = records::load(&mut tx, id).await? else {
             drop(tx);
@@ -174,7 +286,7 @@ impl Images {
                 "Image {id} was deleted during the upload."
             )));
         };
-        if im.status != Status::Saving {
+        if im.status != from {
             drop(tx);
             let _ = self.store.delete(&stored.location).await;
             return Err(Error::Conflict(im.status.transition_error(Status::Active)));
@@ -186,7 +298,8 @@ impl Images {
             let used = u64::try_from(used).unwrap_or(0);
             if used.saturating_add(stored.size) > self.settings.user_storage_quota {
                 drop(tx);
-                self.discard(id, &stored.location, Status::Queued).await;
+                self.discard(id, &stored.location, from, Status::Queued)
+                    .await;
                 return Err(self.too_large(self.settings.user_storage_quota.saturating_sub(used)));
             }
         }
@@ -227,13 +340,14 @@ impl Images {
         ))
     }
 
-    async fn set_status(&self, id: &str, status: Status) -> Result<()> {
+    /// `from` -> `to` if the image is still in `from` (queued also forgets the size).
+    async fn set_status(&self, id: &str, from: Status, to: Status) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
         if let Some(mut im) = records::load(&mut tx, id).await?
-            && im.status == Status::Saving
+            && im.status == from
         {
-            im.status = status;
-            if status == Status::Queued {
+            im.status = to;
+            if to == Status::Queued {
                 im.size = None;
             }
             im.updated_at_us = now_us();
@@ -245,11 +359,11 @@ impl Images {
 
     /// Removes stored bytes that will not become an active image, and sets the
     /// record's status (killed: the data was refused; queued: try again).
-    async fn discard(&self, id: &str, location: &str, status: Status) {
+    async fn discard(&self, id: &str, location: &str, from: Status, status: Status) {
         if let Err(e) = self.store.delete(location).await {
             tracing::warn!(image_id = %id, error = %e, "refused image bytes not removed; recovery will");
         }
-        if let Err(e) = self.set_status(id, status).await {
+        if let Err(e) = self.set_status(id, from, status).await {
             tracing::warn!(image_id = %id, error = %e, "could not record upload failure; recovery will");
         }
     }
@@ -297,11 +411,14 @@ impl Images {
     /// or deactivated image refers to are removed.
     pub(crate) async fn recover(&self) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
-        let stuck =
-            sqlx::query("UPDATE images SET status = 'queued', size = NULL WHERE status = 'saving'")
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let mut stuck = 0;
+        for sql in [
+            // an upload or an import cut by the crash: its bytes are not in the store
+            "UPDATE images SET status = 'queued', size = NULL WHERE status IN ('saving', 'importing')",
+            "UPDATE images SET status = 'queued', size = NULL WHERE status = 'uploading'",
+        ] {
+            stuck += sqlx::query(sql).execute(&mut *tx).await?.rows_affected();
+        }
         tx.commit().await?;
         let mut conn = self.db.pool().acquire().await?;
         let live: HashSet<String> = records::load_visible(&mut conn, records::Visible::All)
@@ -316,6 +433,12 @@ impl Images {
             .recover(&move |id: &str| live.contains(id))
             .await
             .map_err(Error::internal)?;
+        // staged data is only kept for an image still waiting for its import; after
+        // a crash every image is back to queued, so nothing staged is kept
+        self.staging
+            .recover(&|_: &str| false)
+            .await
+            .map_err(Error::internal)?;
         if stuck > 0 || report.partial_removed > 0 || report.unreferenced_removed > 0 {
             tracing::info!(
                 interrupted_uploads = stuck,
@@ -328,30 +451,37 @@ impl Images {
     }
 }
 
-/// Puts an image in `saving` back to `queued` when an upload future is dropped
-/// (the client went away mid-stream): the store removes its partial bytes itself.
+/// Puts an image back to `queued` when the future moving its data is dropped (the
+/// client went away mid-stream); the store removes its partial bytes itself.
 struct RestoreOnDrop {
-    images: Option<(ferrostack_core::Db, String)>,
+    pending: Option<(ferrostack_core::Db, String, Status)>,
 }
 
 impl RestoreOnDrop {
+    fn new(db: &ferrostack_core::Db, id: &str, from: Status) -> Self {
+        RestoreOnDrop {
+            pending: Some((db.clone(), id.to_string(), from)),
+        }
+    }
+
     fn disarm(&mut self) {
-        self.images = None;
+        self.pending = None;
     }
 }
 
 impl Drop for RestoreOnDrop {
     fn drop(&mut self) {
-        if let Some((db, id)) = self.images.take()
+        if let Some((db, id, from)) = self.pending.take()
             && let Ok(handle) = tokio::runtime::Handle::try_current()
         {
             handle.spawn(async move {
                 let r: Result<()> = async {
                     let mut tx = db.begin_write().await?;
                     sqlx::query(
-                        "UPDATE images SET status = 'queued', size = NULL WHERE id = $1 AND status = 'saving'",
+                        "UPDATE images SET status = 'queued', size = NULL WHERE id = $1 AND status = $2",
                     )
                     .bind(&id)
+                    .bind(from.as_str())
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
@@ -364,6 +494,24 @@ impl Drop for RestoreOnDrop {
             });
         }
     }
+}
+
+/// The request body with the size cap applied and, when given, fed to the inspector.
+fn capped(body: ByteStream, limit: u64, inspector: Option<Arc<Mutex<Inspector>>>) -> ByteStream {
+    let mut seen: u64 = 0;
+    Box::pin(body.map(move |chunk| {
+        let chunk = chunk?;
+        seen = seen.saturating_add(chunk.len() as u64);
+        if seen > limit {
+            return Err(io::Error::other(TooLarge(limit)));
+        }
+        if let Some(i) = &inspector
+            && let Ok(mut i) = i.lock()
+        {
+            i.feed(&chunk);
+        }
+        Ok(chunk)
+    }))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::policy;
 use crate::query::{self, ListQuery, Viewer};
 use crate::records::{self, Visible};
 use crate::status::Status;
-use crate::store::ImageStore;
+use crate::store::{FilesystemStore, ImageStore};
 
 /// The image migrations, numbered in image's range (2_000_000+).
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
@@ -61,6 +61,8 @@ impl Default for Settings {
 pub struct Images {
     pub(crate) db: Db,
     pub(crate) store: Arc<dyn ImageStore>,
+    /// Where `PUT /stage` puts bytes until `POST /import` (Glance's staging store).
+    pub(crate) staging: FilesystemStore,
     pub(crate) settings: Settings,
 }
 
@@ -70,11 +72,17 @@ pub(crate) fn now_us() -> i64 {
 }
 
 impl Images {
-    pub async fn open(db: Db, store: Arc<dyn ImageStore>, settings: Settings) -> Result<Images> {
+    pub async fn open(
+        db: Db,
+        store: Arc<dyn ImageStore>,
+        staging: FilesystemStore,
+        settings: Settings,
+    ) -> Result<Images> {
         db.migrate(MIGRATIONS).await.map_err(Error::internal)?;
         let images = Images {
             db,
             store,
+            staging,
             settings,
         };
         images.recover().await?;

@@ -1,5 +1,5 @@
 //! `/v2/images/{id}/file`: upload (204) and download (200, or 206 for a range),
-//! both streamed.
+//! both streamed; `/stage` and `/import` for interactive (glance-direct) import.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -21,6 +21,41 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
+    receive(s, c, id, headers, body, false).await
+}
+
+/// `PUT /v2/images/{id}/stage`: interactive import, step 1.
+pub async fn stage(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    receive(s, c, id, headers, body, true).await
+}
+
+/// `POST /v2/images/{id}/import` with `{"method": {"name": "glance-direct"}}`: 202.
+pub async fn import(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    s.image
+        .import(c.ctx(), &id, &super::json_body(&body)?)
+        .await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn receive(
+    s: AppState,
+    c: Caller,
+    id: String,
+    headers: HeaderMap,
+    body: Body,
+    staging: bool,
+) -> ApiResult {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -36,9 +71,15 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let stream = body.into_data_stream().map_err(std::io::Error::other);
-    s.image
-        .upload(c.ctx(), &id, Box::pin(stream), declared)
-        .await?;
+    if staging {
+        s.image
+            .stage(c.ctx(), &id, Box::pin(stream), declared)
+            .await?;
+    } else {
+        s.image
+            .upload(c.ctx(), &id, Box::pin(stream), declared)
+            .await?;
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -42,7 +42,7 @@ pub async fn import_info() -> Response {
         "import-methods": {
             "description": "Import methods available.",
             "type": "array",
-            "value": [],
+            "value": ["glance-direct"],
         }
     }))
     .into_response()

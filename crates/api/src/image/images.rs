@@ -95,9 +95,16 @@ pub async fn list(State(s): State<AppState>, c: Caller, RawQuery(q): RawQuery) -
 pub async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> ApiResult {
     let im = s.image.create(c.ctx(), json_body(&body)?).await?;
     let location = format!("/v2/images/{}", im.id);
+    // Glance tells clients which import methods they can use on the new image.
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, location)],
+        [
+            (header::LOCATION, location),
+            (
+                header::HeaderName::from_static("openstack-image-import-methods"),
+                "glance-direct".to_string(),
+            ),
+        ],
         axum::Json(render(&im)),
     )
         .into_response())

@@ -37,6 +37,8 @@ pub fn router(state: AppState) -> Router {
             "/v2/images/{id}/file",
             put(data::upload).get(data::download),
         )
+        .route("/v2/images/{id}/stage", put(data::stage))
+        .route("/v2/images/{id}/import", post(data::import))
         .route(
             "/v2/images/{id}/actions/deactivate",
             post(images::deactivate),

@@ -1,3 +1,6 @@
+//! `ferrostack bench ...`: the benchmarks, each printing its numbers beside a
+//! baseline measured in the same run. `bench image` lives in [`image`].
+//!
 //! `ferrostack bench identity`: starts this binary's own server as a child process
 //! (fresh state directory, SQLite, logs at warn), then measures over HTTP on
 //! loopback, in one run:
@@ -10,6 +13,8 @@
 //! - the server's RSS when idle and its peak after the load;
 //! - and, when `wrk` is installed, wrk's own numbers for validation at 8
 //!   connections (the reference measurement).
+
+pub mod image;
 
 use std::path::Path;
 use std::process::Stdio;
@@ -34,7 +39,7 @@ pub struct IdentityBench {
     keep: bool,
 }
 
-struct Server {
+pub(crate) struct Server {
     child: tokio::process::Child,
     base: String,
     host: String,
@@ -47,7 +52,7 @@ impl Drop for Server {
     }
 }
 
-async fn start_server(state: &Path, password: &str) -> anyhow::Result<Server> {
+pub(crate) async fn start_server(state: &Path, password: &str) -> anyhow::Result<Server> {
     let exe = std::env::current_exe()?;
     let mut child = tokio::process::Command::new(exe)
         .args(["up", "--listen", "127.0.0.1:0", "--state-dir"])
@@ -82,7 +87,7 @@ async fn start_server(state: &Path, password: &str) -> anyhow::Result<Server> {
     }
 }
 
-fn rss_kib(pid: u32, field: &str) -> u64 {
+pub(crate) fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {

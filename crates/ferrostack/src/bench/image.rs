@@ -1,0 +1,213 @@
+//! `ferrostack bench image`: upload and download of one large image through the
+//! Glance API of a child server (fresh state directory, SQLite), beside this
+//! machine's own limits measured in the same run on the same disk: write+fsync of
+//! the same number of bytes, and md5 and sha512 of them on one core each. Prints
+//! MB/s (10^6 bytes/s), the ratios, and the server's peak RSS.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::Request;
+use hyper::body::Frame;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+
+use ferrostack_image::limits;
+
+use super::{Conn, rss_kib, start_server};
+
+#[derive(clap::Args, Debug)]
+pub struct ImageBench {
+    /// Image size in MiB.
+    #[arg(long, default_value_t = 1024)]
+    size_mib: u64,
+    /// Size of the pieces the client sends, in KiB.
+    #[arg(long, default_value_t = 64)]
+    chunk_kib: usize,
+}
+
+/// Distinct pseudo-random data the upload cycles through.
+const POOL: usize = 8 << 20;
+
+fn mbps(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64()
+}
+
+async fn admin_token(host: &str, password: &str) -> anyhow::Result<String> {
+    let mut c = Conn::open(host).await?;
+    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
+    let (status, headers, body) = c
+        .send(
+            "POST",
+            "/identity/v3/auth/tokens?nocatalog",
+            &[],
+            Some(&body),
+        )
+        .await?;
+    if status != 201 {
+        bail!(
+            "admin authentication failed: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    Ok(headers
+        .get("x-subject-token")
+        .and_then(|v| v.to_str().ok())
+        .context("no X-Subject-Token")?
+        .to_string())
+}
+
+pub async fn run(opts: ImageBench) -> anyhow::Result<()> {
+    let total = opts.size_mib << 20;
+    let chunk = (opts.chunk_kib.max(1)) << 10;
+    let dir = tempfile::tempdir_in(std::env::current_dir()?)
+        .context("cannot make a scratch directory here (the disk under test)")?;
+    let state = dir.path().join("state");
+    let password = "bench-admin-password";
+    println!(
+        "ferrostack bench image — {} build, {} CPUs, {} MiB image, {} KiB client chunks, state on {}",
+        if cfg!(debug_assertions) {
+            "DEBUG (numbers not representative; use --release)"
+        } else {
+            "release"
+        },
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        opts.size_mib,
+        opts.chunk_kib,
+        dir.path().display()
+    );
+
+    // This machine's limits, on the same disk and bytes count.
+    let scratch = dir.path().join("limits");
+    std::fs::create_dir_all(&scratch)?;
+    let (write_fsync, md5, sha512) = tokio::task::spawn_blocking(move || {
+        let w = limits::measure_write_fsync(&scratch, total);
+        (w, limits::measure_md5(total), limits::measure_sha512(total))
+    })
+    .await?;
+    let write_fsync = write_fsync.context("write+fsync measurement failed")?;
+    let binding = write_fsync.min(md5).min(sha512);
+    println!("\nThis machine, same run:");
+    println!("  write+fsync            {write_fsync:8.0} MB/s");
+    println!("  md5 (one core)         {md5:8.0} MB/s");
+    println!("  sha512 (one core)      {sha512:8.0} MB/s");
+    println!("  slowest of the three   {binding:8.0} MB/s");
+
+    let server = start_server(&state, password).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = rss_kib(server.pid, "VmRSS:");
+    let token = admin_token(&server.host, password).await?;
+    let auth = [("x-auth-token", token.as_str())];
+
+    let mut c = Conn::open(&server.host).await?;
+    let (status, _, body) = c
+        .send(
+            "POST",
+            "/image/v2/images",
+            &auth,
+            Some(&json!({"name": "bench", "disk_format": "raw", "container_format": "bare"})),
+        )
+        .await?;
+    if status != 201 {
+        bail!(
+            "image create failed: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let id = serde_json::from_slice::<Value>(&body)?["id"]
+        .as_str()
+        .context("no image id")?
+        .to_string();
+
+    // Upload: a streamed body cut from a pool of pseudo-random bytes (no copies).
+    let mut pool = vec![0u8; POOL];
+    limits::fill_pseudo_random(&mut pool, 7);
+    let pool = Bytes::from(pool);
+    let mut offsets = (0..total).step_by(chunk);
+    let pieces = futures::stream::iter(std::iter::from_fn(move || {
+        let at = offsets.next()?;
+        let len = usize::try_from((total - at).min(chunk as u64)).unwrap_or(chunk);
+        let start = usize::try_from(at % POOL as u64).unwrap_or(0);
+        let start = if start + len > POOL { 0 } else { start };
+        Some(Ok::<_, std::convert::Infallible>(Frame::data(
+            pool.slice(start..start + len),
+        )))
+    }));
+    let stream = TcpStream::connect(&server.host).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .method("PUT")
+        .uri(format!("/image/v2/images/{id}/file"))
+        .header("host", &server.host)
+        .header("x-auth-token", &token)
+        .header("content-type", "application/octet-stream")
+        .header("content-length", total)
+        .body(StreamBody::new(pieces))?;
+    let t = Instant::now();
+    let resp = sender.send_request(req).await?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await?.to_bytes();
+    let up = t.elapsed();
+    if status.as_u16() != 204 {
+        bail!("upload failed: {status} {}", String::from_utf8_lossy(&body));
+    }
+    let after_up = rss_kib(server.pid, "VmHWM:");
+
+    // Download, counting bytes.
+    let stream = TcpStream::connect(&server.host).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .uri(format!("/image/v2/images/{id}/file"))
+        .header("host", &server.host)
+        .header("x-auth-token", &token)
+        .body(http_body_util::Empty::<Bytes>::new())?;
+    let t = Instant::now();
+    let resp = sender.send_request(req).await?;
+    if resp.status().as_u16() != 200 {
+        bail!("download failed: {}", resp.status());
+    }
+    let mut body = resp.into_body().into_data_stream();
+    let mut got: u64 = 0;
+    while let Some(piece) = body.next().await {
+        got += piece?.len() as u64;
+    }
+    let down = t.elapsed();
+    if got != total {
+        bail!("download returned {got} bytes, expected {total}");
+    }
+    let peak = rss_kib(server.pid, "VmHWM:");
+
+    let up_rate = mbps(total, up);
+    let down_rate = mbps(total, down);
+    println!("\nThrough the API (PUT/GET /v2/images/{{id}}/file, one connection):");
+    println!(
+        "  upload                 {up_rate:8.0} MB/s  = {:3.0}% of the slowest limit, {:3.0}% of write+fsync (target >= 85%)",
+        100.0 * up_rate / binding,
+        100.0 * up_rate / write_fsync
+    );
+    println!(
+        "  download               {down_rate:8.0} MB/s  = {:3.0}% of write+fsync (target >= 90%; reads come from the page cache)",
+        100.0 * down_rate / write_fsync
+    );
+    println!(
+        "  server RSS: idle {:.1} MiB, peak after upload {:.1} MiB, peak after download {:.1} MiB (target < 64 MiB)",
+        idle as f64 / 1024.0,
+        after_up as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    drop(server);
+    Ok(())
+}
