@@ -8,5 +8,6 @@
 mod harness;
 
 mod auth;
+mod image;
 mod lifecycle;
 mod resources;

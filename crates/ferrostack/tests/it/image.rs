@@ -1,0 +1,200 @@
+//! The image service's data path over HTTP: a client that goes away mid-upload,
+//! interactive import (stage + glance-direct), and ranged reads.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::harness::{Backend, Server};
+
+fn image_url(s: &Server, path: &str) -> String {
+    format!("{}/image{path}", s.base)
+}
+
+async fn create(s: &Server, token: &str, name: &str) -> String {
+    let r = s
+        .client
+        .post(image_url(s, "/v2/images"))
+        .header("X-Auth-Token", token)
+        .json(&json!({"name": name, "disk_format": "raw", "container_format": "bare"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        r.headers()["openstack-image-import-methods"],
+        "glance-direct"
+    );
+    let v: Value = r.json().await.unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+async fn show(s: &Server, token: &str, id: &str) -> Value {
+    s.client
+        .get(image_url(s, &format!("/v2/images/{id}")))
+        .header("X-Auth-Token", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn put_bytes(s: &Server, token: &str, id: &str, what: &str, data: Vec<u8>) -> StatusCode {
+    s.client
+        .request(
+            Method::PUT,
+            image_url(s, &format!("/v2/images/{id}/{what}")),
+        )
+        .header("X-Auth-Token", token)
+        .header("Content-Type", "application/octet-stream")
+        .body(data)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != ".partial")
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+both_backends!(
+    a_client_gone_mid_upload_leaves_the_image_queued_and_no_bytes,
+    |s: Server| async move {
+        let admin = s.admin_token().await;
+        let id = create(&s, &admin, "cut").await;
+        // Announce 8 MiB, send 1 MiB, hang up.
+        let host = s.base.trim_start_matches("http://").to_string();
+        let mut sock = std::net::TcpStream::connect(&host).unwrap();
+        write!(
+            sock,
+            "PUT /image/v2/images/{id}/file HTTP/1.1\r\nHost: {host}\r\nX-Auth-Token: {admin}\r\n\
+             Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            8 << 20
+        )
+        .unwrap();
+        sock.write_all(&vec![7u8; 1 << 20]).unwrap();
+        sock.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        drop(sock);
+
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let st = show(&s, &admin, &id).await["status"].clone();
+            if st == "queued" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "image stuck in {st}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let images = s.state().join("images");
+        // the store removes the partial file once the body stream is dropped
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !files_in(&images.join(".partial")).is_empty() {
+            assert!(Instant::now() < deadline, "partial upload left behind");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(files_in(&images).is_empty(), "{:?}", files_in(&images));
+
+        // a retry succeeds
+        assert_eq!(
+            put_bytes(&s, &admin, &id, "file", b"hello image".to_vec()).await,
+            StatusCode::NO_CONTENT
+        );
+        let v = show(&s, &admin, &id).await;
+        assert_eq!(v["status"], "active");
+        assert_eq!(v["size"], 11);
+        assert_eq!(v["checksum"], format!("{:032x}", md5_of(b"hello image")));
+    }
+);
+
+fn md5_of(data: &[u8]) -> u128 {
+    // md5 via the system tool keeps the test free of another hashing crate
+    let mut child = std::process::Command::new("md5sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let hex = String::from_utf8(out.stdout).unwrap();
+    u128::from_str_radix(hex.split_whitespace().next().unwrap(), 16).unwrap()
+}
+
+both_backends!(
+    staged_data_becomes_active_through_glance_direct_import,
+    |s: Server| async move {
+        let admin = s.admin_token().await;
+        let id = create(&s, &admin, "imported").await;
+        let import = |id: String| {
+            let s = &s;
+            let admin = admin.clone();
+            async move {
+                s.client
+                    .post(image_url(s, &format!("/v2/images/{id}/import")))
+                    .header("X-Auth-Token", admin)
+                    .json(&json!({"method": {"name": "glance-direct"}}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        };
+        // nothing staged yet
+        assert_eq!(import(id.clone()).await, StatusCode::CONFLICT);
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(
+            put_bytes(&s, &admin, &id, "stage", data.clone()).await,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(show(&s, &admin, &id).await["status"], "uploading");
+        assert_eq!(import(id.clone()).await, StatusCode::ACCEPTED);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let v = loop {
+            let v = show(&s, &admin, &id).await;
+            if v["status"] == "active" {
+                break v;
+            }
+            assert!(Instant::now() < deadline, "import did not finish: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(v["size"], 200_000);
+        assert_eq!(v["checksum"], format!("{:032x}", md5_of(&data)));
+        assert!(files_in(&s.state().join("staging")).is_empty());
+
+        // ranged read of the imported data
+        let r = s
+            .client
+            .get(image_url(&s, &format!("/v2/images/{id}/file")))
+            .header("X-Auth-Token", &admin)
+            .header("Range", "bytes=-5")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(r.headers()["content-range"], "bytes 199995-199999/200000");
+        assert_eq!(r.bytes().await.unwrap().as_ref(), &data[199_995..]);
+        let r = s
+            .client
+            .get(image_url(&s, &format!("/v2/images/{id}/file")))
+            .header("X-Auth-Token", &admin)
+            .header("Range", "bytes=200000-")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(r.headers()["content-range"], "bytes */200000");
+    }
+);
