@@ -66,10 +66,6 @@ def test_sdk_members_between_projects(cloud, member, name, tmp_path):
     owner.image.delete_image(img)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: images carry `\"stores\": \"file\"`, which Glance only returns with "
-    "enabled_backends (multi-store); the SDK keeps it as a property and its patch for a new "
-    "property removes it -> 403 \"Attribute 'stores' is read-only.\""))
 def test_sdk_update_image_adds_a_property(cloud, name, tmp_path):
     conn = cloud.sdk()
     src = tmp_path / "in.raw"

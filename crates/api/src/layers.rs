@@ -63,3 +63,26 @@ pub fn with_common_layers(router: Router) -> Router {
             req
         }))
 }
+
+/// `GET /image/` is the same as `GET /image`: clients build version-discovery URLs
+/// either way. Routing happens inside the router, so this runs in front of it (see
+/// the binary's `serve`): a one-segment path with a trailing slash loses the slash.
+pub fn trim_service_root_slash(mut req: Request<axum::body::Body>) -> Request<axum::body::Body> {
+    let path = req.uri().path();
+    let inner = path.strip_prefix('/').and_then(|p| p.strip_suffix('/'));
+    if let Some(segment) = inner.filter(|s| !s.is_empty() && !s.contains('/')) {
+        let mut new = format!("/{segment}");
+        if let Some(q) = req.uri().query() {
+            new.push('?');
+            new.push_str(q);
+        }
+        if let Ok(pq) = new.parse::<axum::http::uri::PathAndQuery>() {
+            let mut parts = req.uri().clone().into_parts();
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}

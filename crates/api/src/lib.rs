@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_identity::Identity;
 use ferrostack_image::Images;
 
-pub use layers::with_common_layers;
+pub use layers::{trim_service_root_slash, with_common_layers};
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -98,6 +98,12 @@ fn parse_range(headers: &HeaderMap) -> Result<Option<RangeRequest>, Error> {
     }
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
     let (a, b) = (a.trim(), b.trim());
+    if let (Ok(first), Ok(last)) = (a.parse::<u64>(), b.parse::<u64>())
+        && last < first
+    {
+        // syntactically invalid (RFC 9110 14.1.1): the header is ignored
+        return Ok(None);
+    }
     Ok(Some(if a.is_empty() {
         RangeRequest::Suffix(b.parse().map_err(|_| bad())?)
     } else {

@@ -48,9 +48,6 @@ pub fn render(im: &Image) -> Value {
     if let Value::Object(core) = core {
         m.extend(core);
     }
-    if im.status.has_data() {
-        m.insert("stores".into(), Value::String("file".into()));
-    }
     Value::Object(m)
 }
 
