@@ -14,17 +14,19 @@ mod up;
 
 use clap::Parser;
 
-/// Pins glibc's mmap threshold at its initial 128 KiB. Left dynamic, glibc raises
-/// it to the size of the first large block freed, after which the 19 MiB Argon2
-/// working area of every password check is carved from (and kept in) the heap
-/// arenas: measured with `bench identity`, RSS grew from 31 MiB to 560 MiB; pinned,
-/// it stays under 50 MiB. Must run before any other thread starts.
+/// Pins glibc's mmap threshold at 4 MiB. Left dynamic, glibc raises it to the size
+/// of the first large block freed, after which the 19 MiB Argon2 working area of
+/// every password check is carved from (and kept in) the heap arenas: measured with
+/// `bench identity`, RSS grew from 31 MiB to 560 MiB; pinned, it stays under 50 MiB.
+/// 4 MiB rather than glibc's initial 128 KiB keeps the image data path's buffers
+/// (hyper's reads up to ~400 KiB, 1 MiB writes) on the heap instead of an mmap,
+/// page faults and zeroing per buffer. Must run before any other thread starts.
 #[allow(unsafe_code)]
 fn pin_mmap_threshold() {
     // SAFETY: mallopt only changes allocator parameters; it is called once, first
     // thing in main, before the runtime or any other thread exists.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
     }
 }
 

@@ -44,6 +44,25 @@ pub fn measure_write_fsync(dir: &Path, bytes: u64) -> io::Result<f64> {
     result
 }
 
+/// The upload pipeline's work without the API: write+fsync, md5 and sha512 of
+/// `bytes` bytes, each on its own thread, all at once (as the pipeline runs them).
+/// Returns MB/s of the whole, i.e. bytes over the time the slowest one took. On a
+/// machine with fewer cores than stages this is the real ceiling for uploads.
+pub fn measure_all_at_once(dir: &Path, bytes: u64) -> io::Result<f64> {
+    let start = Instant::now();
+    let dir = dir.to_path_buf();
+    let writer = std::thread::spawn(move || measure_write_fsync(&dir, bytes));
+    let md5 = std::thread::spawn(move || measure_md5(bytes));
+    let sha = std::thread::spawn(move || measure_sha512(bytes));
+    let joined = |r: std::thread::Result<f64>| r.map_err(|_| io::Error::other("thread panicked"));
+    writer
+        .join()
+        .map_err(|_| io::Error::other("thread panicked"))??;
+    joined(md5.join())?;
+    joined(sha.join())?;
+    Ok(mb_per_s(bytes, start))
+}
+
 /// Single-thread md5 throughput in MB/s over `bytes` bytes.
 pub fn measure_md5(bytes: u64) -> f64 {
     measure_digest::<Md5>(bytes)
