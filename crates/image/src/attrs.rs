@@ -293,29 +293,7 @@ mod tests {
     use serde_json::json;
 
     fn image() -> Image {
-        Image {
-            id: "i".into(),
-            name: None,
-            status: crate::status::Status::Queued,
-            visibility: Visibility::Shared,
-            protected: false,
-            os_hidden: false,
-            owner: Some("p".into()),
-            checksum: None,
-            os_hash_algo: None,
-            os_hash_value: None,
-            size: None,
-            virtual_size: None,
-            min_disk: 0,
-            min_ram: 0,
-            disk_format: None,
-            container_format: None,
-            location: None,
-            created_at_us: 0,
-            updated_at_us: 0,
-            tags: vec![],
-            properties: Default::default(),
-        }
+        Image::new_queued("i".into(), Some("p".into()), 0)
     }
 
     #[test]

@@ -79,6 +79,33 @@ pub struct Image {
 }
 
 impl Image {
+    /// A new record as Glance creates it: queued, `shared`, no data.
+    pub fn new_queued(id: String, owner: Option<String>, now_us: i64) -> Image {
+        Image {
+            id,
+            name: None,
+            status: Status::Queued,
+            visibility: Visibility::Shared,
+            protected: false,
+            os_hidden: false,
+            owner,
+            checksum: None,
+            os_hash_algo: None,
+            os_hash_value: None,
+            size: None,
+            virtual_size: None,
+            min_disk: 0,
+            min_ram: 0,
+            disk_format: None,
+            container_format: None,
+            location: None,
+            created_at_us: now_us,
+            updated_at_us: now_us,
+            tags: Vec::new(),
+            properties: BTreeMap::new(),
+        }
+    }
+
     pub fn created_at(&self) -> i64 {
         self.created_at_us.div_euclid(1_000_000)
     }

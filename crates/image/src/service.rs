@@ -133,29 +133,7 @@ impl Images {
                 )));
             }
         };
-        let mut im = Image {
-            id,
-            name: None,
-            status: Status::Queued,
-            visibility: Visibility::Shared,
-            protected: false,
-            os_hidden: false,
-            owner: ctx.project_id().map(str::to_string),
-            checksum: None,
-            os_hash_algo: None,
-            os_hash_value: None,
-            size: None,
-            virtual_size: None,
-            min_disk: 0,
-            min_ram: 0,
-            disk_format: None,
-            container_format: None,
-            location: None,
-            created_at_us: now,
-            updated_at_us: now,
-            tags: Vec::new(),
-            properties: Default::default(),
-        };
+        let mut im = Image::new_queued(id, ctx.project_id().map(str::to_string), now);
         for (k, v) in &fields {
             if k == "id" {
                 continue;
