@@ -66,11 +66,14 @@ pub fn with_common_layers(router: Router) -> Router {
 
 /// `GET /image/` is the same as `GET /image`: clients build version-discovery URLs
 /// either way. Routing happens inside the router, so this runs in front of it (see
-/// the binary's `serve`): a one-segment path with a trailing slash loses the slash.
+/// the binary's `serve`): a path of one or two segments with a trailing slash loses
+/// the slash (`/image/`, `/compute/v2.1/`).
 pub fn trim_service_root_slash(mut req: Request<axum::body::Body>) -> Request<axum::body::Body> {
     let path = req.uri().path();
     let inner = path.strip_prefix('/').and_then(|p| p.strip_suffix('/'));
-    if let Some(segment) = inner.filter(|s| !s.is_empty() && !s.contains('/')) {
+    // `/identity/`, `/compute/v2.1/`: at most two segments (a service root or a
+    // version root), never a resource path.
+    if let Some(segment) = inner.filter(|s| !s.is_empty() && s.matches('/').count() <= 1) {
         let mut new = format!("/{segment}");
         if let Some(q) = req.uri().query() {
             new.push('?');

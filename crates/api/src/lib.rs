@@ -4,10 +4,12 @@
 //! routers under devstack-style prefixes on one listener (`/identity`, ...) and,
 //! when configured, at the root of a service's classic port.
 
+pub mod compute;
 pub mod errors;
 pub mod identity;
 pub mod image;
 mod layers;
+pub mod network;
 
 use std::sync::Arc;
 
@@ -15,8 +17,10 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use ferrostack_compute::Compute;
 use ferrostack_identity::Identity;
 use ferrostack_image::Images;
+use ferrostack_network::Networks;
 
 pub use layers::{trim_service_root_slash, with_common_layers};
 
@@ -25,6 +29,8 @@ pub use layers::{trim_service_root_slash, with_common_layers};
 pub struct AppState {
     pub identity: Arc<Identity>,
     pub image: Arc<Images>,
+    pub compute: Arc<Compute>,
+    pub network: Arc<Networks>,
 }
 
 /// Where a router is mounted, for the links it renders.
@@ -53,8 +59,20 @@ pub fn all_services(state: AppState, public_urls: &ServiceUrls) -> Router {
                 public_url: public_urls.image.clone(),
             })),
         )
-        .nest("/compute", not_yet("compute"))
-        .nest("/network", not_yet("network"))
+        .nest(
+            "/compute",
+            compute::router(state.clone()).layer(axum::Extension(Mount {
+                prefix: "/compute",
+                public_url: public_urls.compute.clone(),
+            })),
+        )
+        .nest(
+            "/network",
+            network::router(state.clone()).layer(axum::Extension(Mount {
+                prefix: "/network",
+                public_url: public_urls.network.clone(),
+            })),
+        )
         .nest("/ec2", not_yet("ec2"))
         .fallback(not_found)
 }
@@ -74,6 +92,14 @@ pub fn single_service(
             prefix: "",
             public_url,
         }))),
+        "compute" => Some(compute::router(state).layer(axum::Extension(Mount {
+            prefix: "",
+            public_url,
+        }))),
+        "network" => Some(network::router(state).layer(axum::Extension(Mount {
+            prefix: "",
+            public_url,
+        }))),
         _ => None,
     }
 }
@@ -83,6 +109,8 @@ pub fn single_service(
 pub struct ServiceUrls {
     pub identity: Option<String>,
     pub image: Option<String>,
+    pub compute: Option<String>,
+    pub network: Option<String>,
 }
 
 /// Services that are advertised but arrive in later releases answer 501.

@@ -20,6 +20,9 @@ pub struct Config {
     pub security_compliance: SecurityComplianceConfig,
     pub identity: IdentityConfig,
     pub image: ImageConfig,
+    pub compute: ComputeConfig,
+    pub network: NetworkConfig,
+    pub quota: QuotaConfig,
     pub bootstrap: BootstrapConfig,
     /// Per-service overrides: `[services.identity] listen = "0.0.0.0:5000"`.
     pub services: BTreeMap<String, ServiceConfig>,
@@ -36,6 +39,9 @@ impl Default for Config {
             security_compliance: SecurityComplianceConfig::default(),
             identity: IdentityConfig::default(),
             image: ImageConfig::default(),
+            compute: ComputeConfig::default(),
+            network: NetworkConfig::default(),
+            quota: QuotaConfig::default(),
             bootstrap: BootstrapConfig::default(),
             services: BTreeMap::new(),
         }
@@ -202,6 +208,149 @@ impl Default for IdentityConfig {
             password_hash_iterations: 2,
             list_limit: 0,
             max_password_length: 4096,
+        }
+    }
+}
+
+/// The compute service and this process's host agent (Nova's option names where
+/// one exists).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComputeConfig {
+    /// The hypervisor driver of the in-process host agent: `fake` (in memory, for API
+    /// and scale tests). Real drivers arrive with their issues.
+    pub driver: String,
+    /// This host's name (Nova's `host`); empty = the machine's hostname.
+    pub host: String,
+    /// The availability zone of this host (`default_availability_zone`).
+    pub availability_zone: String,
+    /// Whether the host agent runs in this process.
+    pub run_agent: bool,
+    /// `cpu_allocation_ratio`, `ram_allocation_ratio`, `disk_allocation_ratio`.
+    pub cpu_allocation_ratio: f64,
+    pub ram_allocation_ratio: f64,
+    pub disk_allocation_ratio: f64,
+    /// `reserved_host_memory_mb`, `reserved_host_disk_mb`.
+    pub reserved_host_memory_mb: i64,
+    pub reserved_host_disk_mb: i64,
+    /// Resources the fake driver reports (Nova's fake: 1000 vCPUs, 800000 MiB, 600000 GiB).
+    pub fake_vcpus: i64,
+    pub fake_memory_mb: i64,
+    pub fake_disk_gb: i64,
+    /// Milliseconds the fake driver takes to spawn (0 = instant).
+    pub fake_spawn_delay_ms: u64,
+    /// Seconds between host heartbeats; a host silent for `service_down_time` is down.
+    pub report_interval: u64,
+    pub service_down_time: u64,
+    /// Seconds between periodic power-state syncs (`sync_power_state_interval`).
+    pub sync_power_state_interval: u64,
+    /// Attempts of a failing step before the server goes to ERROR.
+    pub max_attempts: u32,
+    /// Seconds a build may take before it is put in ERROR (`instance_build_timeout`; 0 = none).
+    pub instance_build_timeout: u64,
+    /// Seconds before an unconfirmed resize is confirmed automatically (0 = never).
+    pub resize_confirm_window: u64,
+    /// Maximum length of base64 `user_data` (Nova's schema: 65535).
+    pub max_user_data_length: usize,
+    /// Default `limit` of server lists (`[api] max_limit`).
+    pub max_limit: usize,
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        ComputeConfig {
+            driver: "fake".into(),
+            host: String::new(),
+            availability_zone: "nova".into(),
+            run_agent: true,
+            cpu_allocation_ratio: 16.0,
+            ram_allocation_ratio: 1.5,
+            disk_allocation_ratio: 1.0,
+            reserved_host_memory_mb: 512,
+            reserved_host_disk_mb: 0,
+            fake_vcpus: 1000,
+            fake_memory_mb: 800_000,
+            fake_disk_gb: 600_000,
+            fake_spawn_delay_ms: 0,
+            report_interval: 10,
+            service_down_time: 60,
+            sync_power_state_interval: 600,
+            max_attempts: 3,
+            instance_build_timeout: 0,
+            resize_confirm_window: 0,
+            max_user_data_length: 65535,
+            max_limit: 1000,
+        }
+    }
+}
+
+/// The network service (Neutron subset).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// The shared network created at bootstrap (`--network private`); empty name = none.
+    pub private_network_name: String,
+    pub private_network_cidr: String,
+    /// MAC prefix of new ports (Neutron's `base_mac` fa:16:3e:00:00:00).
+    pub base_mac: String,
+    /// Default DNS servers of the bootstrap subnet.
+    pub dns_nameservers: Vec<String>,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            private_network_name: "private".into(),
+            private_network_cidr: "10.0.0.0/24".into(),
+            base_mac: "fa:16:3e:00:00:00".into(),
+            dns_nameservers: Vec::new(),
+        }
+    }
+}
+
+/// Default quotas (Nova's `[quota]` and Neutron's `[QUOTAS]`); -1 = unlimited.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaConfig {
+    pub instances: i64,
+    pub cores: i64,
+    pub ram: i64,
+    pub metadata_items: i64,
+    pub injected_files: i64,
+    pub injected_file_content_bytes: i64,
+    pub injected_file_path_length: i64,
+    pub key_pairs: i64,
+    pub server_groups: i64,
+    pub server_group_members: i64,
+    pub network: i64,
+    pub subnet: i64,
+    pub port: i64,
+    pub security_group: i64,
+    pub security_group_rule: i64,
+    pub router: i64,
+    pub floatingip: i64,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig {
+            instances: 10,
+            cores: 20,
+            ram: 50 * 1024,
+            metadata_items: 128,
+            injected_files: 5,
+            injected_file_content_bytes: 10 * 1024,
+            injected_file_path_length: 255,
+            key_pairs: 100,
+            server_groups: 10,
+            server_group_members: 10,
+            network: 100,
+            subnet: 100,
+            port: 500,
+            security_group: 10,
+            security_group_rule: 100,
+            router: 10,
+            floatingip: 50,
         }
     }
 }

@@ -30,6 +30,10 @@ const SECTIONS: &[&str] = &[
     "credential",
     "security_compliance",
     "identity",
+    "image",
+    "compute",
+    "network",
+    "quota",
     "bootstrap",
     "services",
 ];

@@ -78,7 +78,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     };
     let mut own_port: std::collections::HashMap<&'static str, String> = Default::default();
     let mut extra_listeners = Vec::new();
-    for name in ["identity", "image"] {
+    for name in ["identity", "image", "compute", "network"] {
         if let Some(svc) = cfg.services.get(name)
             && !svc.listen.is_empty()
         {
@@ -98,6 +98,8 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     };
     let identity_url = url_of("identity");
     let image_url = url_of("image");
+    let compute_url = format!("{}/v2.1", url_of("compute"));
+    let network_url = url_of("network");
     let spec = BootstrapSpec {
         admin_password: (!cfg.bootstrap.admin_password.is_empty())
             .then(|| cfg.bootstrap.admin_password.clone()),
@@ -110,18 +112,8 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
                 identity_url.clone(),
             ),
             service("image", "glance", "Image (Glance v2)", image_url.clone()),
-            service(
-                "compute",
-                "nova",
-                "Compute (Nova v2.1)",
-                svc_url("compute", format!("{base_url}/compute/v2.1")),
-            ),
-            service(
-                "network",
-                "neutron",
-                "Network (Neutron v2.0)",
-                svc_url("network", format!("{base_url}/network")),
-            ),
+            service("compute", "nova", "Compute (Nova v2.1)", compute_url),
+            service("network", "neutron", "Network (Neutron v2.0)", network_url),
             service(
                 "ec2",
                 "ec2",
@@ -169,21 +161,51 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         .await
         .context("cannot open the image service")?,
     );
+    let network = Arc::new(
+        ferrostack_network::Networks::open(
+            db.clone(),
+            ferrostack_network::Settings {
+                network: cfg.network.clone(),
+                quota: cfg.quota.clone(),
+            },
+        )
+        .await
+        .context("cannot open the network service")?,
+    );
+    network
+        .bootstrap(&outcome.admin_project_id)
+        .await
+        .context("cannot create the bootstrap network")?;
+    let compute = Arc::new(
+        ferrostack_compute::Compute::open(
+            db.clone(),
+            image.clone(),
+            network.clone(),
+            ferrostack_compute::Settings {
+                compute: cfg.compute.clone(),
+                quota: cfg.quota.clone(),
+            },
+        )
+        .await
+        .context("cannot open the compute service")?,
+    );
     let app_state = AppState {
         identity: identity.clone(),
         image,
+        compute,
+        network,
+    };
+    let public_of = |name: &str| {
+        cfg.services
+            .get(name)
+            .filter(|s| !s.public_url.is_empty())
+            .map(|s| s.public_url.clone())
     };
     let urls = ServiceUrls {
-        identity: cfg
-            .services
-            .get("identity")
-            .filter(|s| !s.public_url.is_empty())
-            .map(|s| s.public_url.clone()),
-        image: cfg
-            .services
-            .get("image")
-            .filter(|s| !s.public_url.is_empty())
-            .map(|s| s.public_url.clone()),
+        identity: public_of("identity"),
+        image: public_of("image"),
+        compute: public_of("compute"),
+        network: public_of("network"),
     };
     let (stop, stop_rx) = watch::channel(false);
     let mut servers = Vec::new();
@@ -192,6 +214,8 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     for (name, l) in extra_listeners {
         let public = match name {
             "image" => urls.image.clone(),
+            "compute" => urls.compute.clone(),
+            "network" => urls.network.clone(),
             _ => urls.identity.clone(),
         };
         if let Some(r) = single_service(app_state.clone(), name, public) {

@@ -3,3 +3,5 @@
 
 pub mod glance;
 pub mod keystone;
+pub mod neutron;
+pub mod nova;

@@ -1,0 +1,17 @@
+//! The compute service domain (Nova v2.1), done as desired state plus
+//! reconciliation. The API side records what should be ([`servers`]: one
+//! transaction that validates, checks quotas, resolves the key pair and writes the
+//! server); [`scheduler`] places it on a host; each host's [`agent`] compares what
+//! should be with what its [`Driver`](ferrostack_virt::Driver) reports and converges,
+//! recording progress after every step so a restart resumes. Also flavors, key
+//! pairs, quotas, hosts (hypervisors and services) and instance actions. No HTTP
+//! here: the Nova API in `ferrostack-api` calls [`Compute`].
+
+pub mod error;
+pub mod quotas;
+pub mod service;
+pub mod version;
+
+pub use error::{Error, Result};
+pub use service::{Compute, Settings};
+pub use version::ApiVersion;

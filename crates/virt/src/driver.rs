@@ -1,0 +1,185 @@
+//! The `Driver` trait and the types it speaks: what to spawn ([`SpawnSpec`]), what a
+//! hypervisor reports ([`InstanceInfo`], [`PowerState`], [`HostResources`]) and its
+//! errors. Every call is idempotent where it can be: destroying a missing guest
+//! succeeds, powering on a running one is a no-op; the reconciler relies on it.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// Nova's power states (the integers the API shows in `OS-EXT-STS:power_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PowerState {
+    NoState,
+    Running,
+    Paused,
+    Shutdown,
+    Crashed,
+    Suspended,
+}
+
+impl PowerState {
+    /// Nova's numbering: 0 NOSTATE, 1 RUNNING, 3 PAUSED, 4 SHUTDOWN, 6 CRASHED, 7 SUSPENDED.
+    pub fn code(self) -> i64 {
+        match self {
+            PowerState::NoState => 0,
+            PowerState::Running => 1,
+            PowerState::Paused => 3,
+            PowerState::Shutdown => 4,
+            PowerState::Crashed => 6,
+            PowerState::Suspended => 7,
+        }
+    }
+
+    pub fn from_code(code: i64) -> PowerState {
+        match code {
+            1 => PowerState::Running,
+            3 => PowerState::Paused,
+            4 => PowerState::Shutdown,
+            6 => PowerState::Crashed,
+            7 => PowerState::Suspended,
+            _ => PowerState::NoState,
+        }
+    }
+}
+
+/// One network interface of a guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecNic {
+    pub port_id: String,
+    pub network_id: String,
+    pub mac: String,
+    pub fixed_ips: Vec<String>,
+}
+
+/// Everything a driver needs to create a guest, resolved by the compute side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpawnSpec {
+    pub uuid: String,
+    pub name: String,
+    pub hostname: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub root_gb: i64,
+    pub ephemeral_gb: i64,
+    pub swap_mb: i64,
+    pub image_id: Option<String>,
+    pub flavor_extra_specs: BTreeMap<String, String>,
+    pub image_properties: BTreeMap<String, String>,
+    pub metadata: BTreeMap<String, String>,
+    /// The key pair's public key, resolved at create time (never the name).
+    pub key_data: Option<String>,
+    /// Decoded personality files (path, bytes).
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Decoded user data.
+    pub user_data: Option<Vec<u8>>,
+    pub config_drive: bool,
+    pub admin_password: Option<String>,
+    pub nics: Vec<SpecNic>,
+    pub availability_zone: String,
+}
+
+/// What the hypervisor knows of one guest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceInfo {
+    pub uuid: String,
+    pub power_state: PowerState,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+}
+
+/// A host's capacity as its hypervisor reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostResources {
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    pub hypervisor_type: String,
+    pub hypervisor_version: i64,
+    pub cpu_info: String,
+}
+
+/// What to capture for a snapshot; the driver writes the disk image to `dest`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotSpec {
+    pub uuid: String,
+    pub dest: std::path::PathBuf,
+    /// `raw` or `qcow2`.
+    pub disk_format: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsoleKind {
+    Vnc,
+    Spice,
+    Serial,
+}
+
+/// Where a guest's console listens (for the console proxy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleEndpoint {
+    pub kind: ConsoleKind,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("instance {0} could not be found on this host")]
+    NotFound(String),
+    #[error("{op} of instance {uuid} is not possible in power state {state:?}")]
+    InvalidState {
+        op: &'static str,
+        uuid: String,
+        state: PowerState,
+    },
+    #[error("{0} is not supported by this driver")]
+    Unsupported(&'static str),
+    #[error("{op} of instance {uuid} failed: {message}")]
+    Failed {
+        op: &'static str,
+        uuid: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T> = std::result::Result<T, DriverError>;
+
+/// A hypervisor, as the host agent sees it.
+#[async_trait]
+pub trait Driver: Send + Sync {
+    /// Short name for logs and `hypervisor_type`.
+    fn name(&self) -> &'static str;
+    /// Capacity of this host.
+    async fn host_resources(&self) -> Result<HostResources>;
+    /// Creates and starts a guest. Spawning a guest that already exists is not an
+    /// error when it matches the spec (a restarted agent may repeat it).
+    async fn spawn(&self, spec: &SpawnSpec) -> Result<InstanceInfo>;
+    /// Stops and removes a guest and everything the driver made for it. Missing = done.
+    async fn destroy(&self, uuid: &str) -> Result<()>;
+    async fn power_on(&self, uuid: &str) -> Result<()>;
+    async fn power_off(&self, uuid: &str) -> Result<()>;
+    async fn reboot(&self, uuid: &str, hard: bool) -> Result<()>;
+    async fn pause(&self, uuid: &str) -> Result<()>;
+    async fn unpause(&self, uuid: &str) -> Result<()>;
+    async fn suspend(&self, uuid: &str) -> Result<()>;
+    async fn resume(&self, uuid: &str) -> Result<()>;
+    /// Writes the guest's root disk image to `spec.dest`.
+    async fn snapshot(&self, spec: &SnapshotSpec) -> Result<()>;
+    /// Changes a guest's size (same host): the reconciler calls it for resize.
+    async fn resize(&self, uuid: &str, vcpus: i64, memory_mb: i64, root_gb: i64) -> Result<()>;
+    /// The tail of the serial console log.
+    async fn console_output(&self, uuid: &str, tail_lines: Option<usize>) -> Result<String>;
+    async fn console_endpoint(&self, uuid: &str, kind: ConsoleKind) -> Result<ConsoleEndpoint>;
+    /// A guest's state; `NotFound` when the hypervisor does not know it.
+    async fn get_info(&self, uuid: &str) -> Result<InstanceInfo>;
+    /// Every guest the hypervisor knows.
+    async fn list(&self) -> Result<Vec<InstanceInfo>>;
+}

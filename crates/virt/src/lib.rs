@@ -1,0 +1,13 @@
+//! The hypervisor seam. [`Driver`] is the only way the host side (the compute
+//! agent) touches a hypervisor; it speaks a [`SpawnSpec`] — everything a guest
+//! needs, resolved — never database rows. Drivers: [`fake::FakeDriver`] (in memory,
+//! optionally persisted, with delays and injected failures); QEMU and libvirt come
+//! with their issues and plug in here.
+
+pub mod driver;
+pub mod fake;
+
+pub use driver::{
+    ConsoleEndpoint, ConsoleKind, Driver, DriverError, HostResources, InstanceInfo, PowerState,
+    SnapshotSpec, SpawnSpec, SpecNic,
+};
