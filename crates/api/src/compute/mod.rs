@@ -3,7 +3,9 @@
 //! [`Compute`](ferrostack_compute::Compute) and render Nova's enveloped JSON; errors
 //! go through the Nova dialect.
 
+mod catalog;
 mod discovery;
+mod servers;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
@@ -25,6 +27,8 @@ pub type ApiResult<T = Response> = Result<T, NovaError>;
 pub fn router(state: AppState) -> Router {
     let v21 = Router::new()
         .route("/", get(discovery::v21))
+        .merge(catalog::routes())
+        .merge(servers::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(axum::middleware::from_fn(microversion));
