@@ -7,11 +7,19 @@
 //! pairs, quotas, hosts (hypervisors and services) and instance actions. No HTTP
 //! here: the Nova API in `ferrostack-api` calls [`Compute`].
 
+pub mod agent;
 pub mod error;
+pub mod hosts;
+pub mod instance_actions;
+mod interim;
 pub mod quotas;
+pub mod scheduler;
+pub mod servers;
 pub mod service;
 pub mod version;
 
 pub use error::{Error, Result};
+pub use interim::Flavor;
+pub use servers::model::{Server, TaskState, VmState};
 pub use service::{Compute, Settings};
 pub use version::ApiVersion;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{Mutex, watch};
 
 use ferrostack_core::Db;
 use ferrostack_image::Images;
@@ -20,6 +20,8 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
 /// Settings from `[compute]` and `[quota]`.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
+    /// Where the agent keeps its work files (snapshots in flight, fake guests).
+    pub state_dir: std::path::PathBuf,
     pub compute: ferrostack_core::config::ComputeConfig,
     pub quota: ferrostack_core::config::QuotaConfig,
 }
@@ -32,6 +34,11 @@ pub struct Compute {
     /// Bumped whenever desired state changes (new server, action, delete); the
     /// scheduler and agents each hold a receiver, so no change is missed.
     pub(crate) wake: watch::Sender<u64>,
+    /// The agents this controller can reach, by host name.
+    pub(crate) links:
+        std::sync::RwLock<std::collections::HashMap<String, Arc<dyn crate::hosts::HostLink>>>,
+    /// Serialises quota check + write of creates and resizes in this process.
+    pub(crate) quota_lock: Mutex<()>,
 }
 
 impl Compute {
@@ -51,6 +58,8 @@ impl Compute {
             networks,
             settings,
             wake: watch::channel(0).0,
+            quota_lock: Mutex::new(()),
+            links: Default::default(),
         })
     }
 

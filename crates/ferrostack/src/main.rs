@@ -5,6 +5,7 @@
 //! and the services, binds the listeners, bootstraps the cloud, writes the client
 //! files, serves until SIGINT/SIGTERM and shuts down cleanly.
 
+mod agent;
 mod bench;
 mod cli;
 mod files;

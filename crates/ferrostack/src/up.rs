@@ -182,6 +182,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
             image.clone(),
             network.clone(),
             ferrostack_compute::Settings {
+                state_dir: state.clone(),
                 compute: cfg.compute.clone(),
                 quota: cfg.quota.clone(),
             },
@@ -192,9 +193,11 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     let app_state = AppState {
         identity: identity.clone(),
         image,
-        compute,
+        compute: compute.clone(),
         network,
     };
+    let (stop, stop_rx) = watch::channel(false);
+    crate::agent::start_controller(cfg, &compute, stop_rx.clone()).await?;
     let public_of = |name: &str| {
         cfg.services
             .get(name)
@@ -207,7 +210,6 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         compute: public_of("compute"),
         network: public_of("network"),
     };
-    let (stop, stop_rx) = watch::channel(false);
     let mut servers = Vec::new();
     let router = with_common_layers(all_services(app_state.clone(), &urls));
     servers.push(serve(main, router, stop_rx.clone()));

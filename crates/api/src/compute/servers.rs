@@ -1,10 +1,999 @@
 //! Routes for servers: create/list/show/update/delete, actions, metadata, tags,
-//! instance actions, consoles, passwords.
+//! addresses, instance actions, consoles, passwords. Views follow the request's
+//! microversion (2.47 embedded flavor, 2.19 description, 2.26 tags, 2.9 locked,
+//! 2.73 locked_reason, 2.3 extended attributes, 2.96 pinned zone, ...).
+
+use std::collections::BTreeMap;
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::{Map, Value, json};
 
+use ferrostack_compute::servers::model::Server;
+use ferrostack_compute::servers::ops::{Action, Rebuild};
+use ferrostack_compute::servers::query::ListQuery;
+use ferrostack_compute::servers::request::{
+    self, check_metadata, check_name, check_tag, check_tags,
+};
+use ferrostack_compute::{ApiVersion, Error};
+use ferrostack_core::RequestContext;
+use ferrostack_core::time::iso_time;
+
+use super::{ApiResult, Mv, json_body};
 use crate::AppState;
+use crate::identity::{Base, Caller};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/servers", get(list).post(create))
+        .route("/servers/detail", get(list_detail))
+        .route("/servers/{id}", get(show).put(update).delete(delete))
+        .route("/servers/{id}/action", post(action))
+        .route(
+            "/servers/{id}/metadata",
+            get(metadata_list)
+                .post(metadata_merge)
+                .put(metadata_replace),
+        )
+        .route(
+            "/servers/{id}/metadata/{key}",
+            get(metadata_show).put(metadata_set).delete(metadata_delete),
+        )
+        .route(
+            "/servers/{id}/tags",
+            get(tags_list).put(tags_replace).delete(tags_clear),
+        )
+        .route(
+            "/servers/{id}/tags/{tag}",
+            get(tag_check).put(tag_add).delete(tag_delete),
+        )
+        .route("/servers/{id}/ips", get(ips))
+        .route("/servers/{id}/ips/{network}", get(ips_of_network))
+        .route("/servers/{id}/os-instance-actions", get(actions_list))
+        .route("/servers/{id}/os-instance-actions/{req}", get(actions_show))
+        .route("/servers/{id}/remote-consoles", post(remote_console))
+        .route(
+            "/servers/{id}/os-server-password",
+            get(password_show).delete(password_clear),
+        )
+}
+
+fn request_id(h: &HeaderMap) -> String {
+    h.get("x-openstack-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn us_iso(us: i64) -> String {
+    iso_time(us.div_euclid(1_000_000))
+}
+
+/// `2026-12-01T10:00:00.000000`: Nova's OS-SRV-USG times.
+fn usage_time(us: Option<i64>) -> Value {
+    match us {
+        Some(us) => {
+            let s = iso_time(us.div_euclid(1_000_000));
+            Value::String(format!(
+                "{}.{:06}",
+                s.trim_end_matches('Z'),
+                us.rem_euclid(1_000_000)
+            ))
+        }
+        None => Value::Null,
+    }
+}
+
+fn links(base: &Base, kind: &str, id: &str) -> Value {
+    json!([
+        {"rel": "self", "href": format!("{}/v2.1/{kind}/{id}", base.0)},
+        {"rel": "bookmark", "href": format!("{}/{kind}/{id}", base.0)},
+    ])
+}
+
+fn addresses(s: &Server) -> Value {
+    let mut out = Map::new();
+    for vif in &s.doc.addresses {
+        let entry = out
+            .entry(vif.network_name.clone())
+            .or_insert_with(|| Value::Array(vec![]));
+        if let Value::Array(list) = entry {
+            for ip in &vif.fixed_ips {
+                list.push(json!({
+                    "version": ip.version,
+                    "addr": ip.ip_address,
+                    "OS-EXT-IPS:type": "fixed",
+                    "OS-EXT-IPS-MAC:mac_addr": vif.mac_address,
+                }));
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// A server's full view for `mv`.
+pub fn view(s: &Server, mv: ApiVersion, ctx: &RequestContext, base: &Base) -> Value {
+    let admin = ctx.is_admin();
+    let f = &s.doc.flavor;
+    let flavor = if mv.at_least(2, 47) {
+        json!({
+            "vcpus": f.vcpus, "ram": f.memory_mb, "disk": f.root_gb,
+            "ephemeral": f.ephemeral_gb, "swap": f.swap_mb, "original_name": f.name,
+            "extra_specs": f.extra_specs,
+        })
+    } else {
+        json!({"id": f.id, "links": [{"rel": "bookmark", "href": format!("{}/flavors/{}", base.0, f.id)}]})
+    };
+    let image = if s.image_ref.is_empty() {
+        Value::String(String::new())
+    } else {
+        let mut im = json!({"id": s.image_ref, "links": [{"rel": "bookmark", "href": format!("{}/images/{}", base.0, s.image_ref)}]});
+        if mv.at_least(2, 98) {
+            im["properties"] = json!(s.doc.image_properties);
+        }
+        im
+    };
+    let mut v = json!({
+        "id": s.id,
+        "name": s.name,
+        "status": s.status(),
+        "tenant_id": s.project_id,
+        "user_id": s.user_id,
+        "metadata": s.doc.metadata,
+        "hostId": s.host_id(),
+        "image": image,
+        "flavor": flavor,
+        "created": us_iso(s.created_at_us),
+        "updated": us_iso(s.updated_at_us),
+        "addresses": addresses(s),
+        "accessIPv4": s.doc.access_ipv4,
+        "accessIPv6": s.doc.access_ipv6,
+        "links": links(base, "servers", &s.id),
+        "OS-DCF:diskConfig": "MANUAL",
+        "progress": 0,
+        "OS-EXT-AZ:availability_zone": s.availability_zone.clone().unwrap_or_default(),
+        "config_drive": if s.doc.config_drive { "True" } else { "" },
+        "key_name": s.doc.key_name,
+        "OS-SRV-USG:launched_at": usage_time(s.launched_at_us),
+        "OS-SRV-USG:terminated_at": usage_time(s.terminated_at_us),
+        "OS-EXT-STS:task_state": s.task_state.map(|t| t.as_str()),
+        "OS-EXT-STS:vm_state": s.vm_state.as_str(),
+        "OS-EXT-STS:power_state": s.power_state,
+        "os-extended-volumes:volumes_attached": [],
+    });
+    let groups: Vec<Value> = if s.doc.security_groups.is_empty() {
+        vec![json!({"name": "default"})]
+    } else {
+        s.doc
+            .security_groups
+            .iter()
+            .map(|g| json!({"name": g}))
+            .collect()
+    };
+    if !matches!(s.doc.networks, ferrostack_network::NetworkRequest::None) {
+        v["security_groups"] = Value::Array(groups);
+    }
+    if let Some(fault) = &s.doc.fault
+        && matches!(s.status(), "ERROR" | "DELETED")
+    {
+        let mut fv = json!({"code": fault.code, "message": fault.message, "created": us_iso(fault.created_us)});
+        if admin {
+            fv["details"] = Value::String(fault.details.clone());
+        }
+        v["fault"] = fv;
+    }
+    if admin {
+        v["OS-EXT-SRV-ATTR:host"] = json!(s.host);
+        v["OS-EXT-SRV-ATTR:hypervisor_hostname"] = json!(s.host);
+        v["OS-EXT-SRV-ATTR:instance_name"] = json!(s.instance_name());
+        if mv.at_least(2, 3) {
+            v["OS-EXT-SRV-ATTR:reservation_id"] = json!(s.reservation_id);
+            v["OS-EXT-SRV-ATTR:launch_index"] = json!(s.launch_index);
+            v["OS-EXT-SRV-ATTR:hostname"] = json!(s.doc.hostname);
+            v["OS-EXT-SRV-ATTR:kernel_id"] = json!("");
+            v["OS-EXT-SRV-ATTR:ramdisk_id"] = json!("");
+            v["OS-EXT-SRV-ATTR:root_device_name"] = json!("/dev/vda");
+            v["OS-EXT-SRV-ATTR:user_data"] = json!(s.doc.user_data);
+        }
+        if mv.at_least(2, 16) {
+            v["host_status"] = json!(if s.host.is_some() { "UP" } else { "" });
+        }
+    }
+    if mv.at_least(2, 9) {
+        v["locked"] = json!(s.locked);
+    }
+    if mv.at_least(2, 19) {
+        v["description"] = json!(s.doc.description);
+    }
+    if mv.at_least(2, 26) {
+        v["tags"] = json!(s.doc.tags);
+    }
+    if mv.at_least(2, 63) {
+        v["trusted_image_certificates"] = Value::Null;
+    }
+    if mv.at_least(2, 71) {
+        v["server_groups"] = json!([]);
+    }
+    if mv.at_least(2, 73) {
+        v["locked_reason"] = json!(s.doc.locked_reason);
+    }
+    if mv.at_least(2, 90) && !admin {
+        v["OS-EXT-SRV-ATTR:hostname"] = json!(s.doc.hostname);
+    }
+    if mv.at_least(2, 96) {
+        v["pinned_availability_zone"] = json!(s.doc.requested_az);
+    }
+    if mv.at_least(2, 100) {
+        v["scheduler_hints"] = Value::Object(s.doc.scheduler_hints.clone());
+    }
+    v
+}
+
+fn query_pairs(q: Option<&str>) -> Vec<(String, String)> {
+    q.map(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+async fn list_common(
+    s: &AppState,
+    c: &Caller,
+    q: Option<String>,
+    mv: ApiVersion,
+    base: &Base,
+    detail: bool,
+) -> ApiResult {
+    let pairs = query_pairs(q.as_deref());
+    let page = s
+        .compute
+        .list_servers(
+            c.ctx(),
+            &ListQuery {
+                params: pairs.clone(),
+            },
+            mv,
+        )
+        .await?;
+    let items: Vec<Value> = page
+        .servers
+        .iter()
+        .map(|srv| {
+            if detail {
+                view(srv, mv, c.ctx(), base)
+            } else {
+                json!({"id": srv.id, "name": srv.name, "links": links(base, "servers", &srv.id)})
+            }
+        })
+        .collect();
+    let mut body = json!({ "servers": items });
+    if page.more
+        && let Some(last) = page.servers.last()
+    {
+        let mut kept: Vec<(String, String)> =
+            pairs.into_iter().filter(|(k, _)| k != "marker").collect();
+        if !kept.iter().any(|(k, _)| k == "limit") {
+            kept.push(("limit".into(), page.limit.to_string()));
+        }
+        kept.push(("marker".into(), last.id.clone()));
+        let qs = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&kept)
+            .finish();
+        let path = if detail { "servers/detail" } else { "servers" };
+        body["servers_links"] =
+            json!([{"rel": "next", "href": format!("{}/v2.1/{path}?{qs}", base.0)}]);
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+async fn list(
+    State(s): State<AppState>,
+    c: Caller,
+    Mv(mv): Mv,
+    base: Base,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    list_common(&s, &c, q, mv, &base, false).await
+}
+
+async fn list_detail(
+    State(s): State<AppState>,
+    c: Caller,
+    Mv(mv): Mv,
+    base: Base,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    list_common(&s, &c, q, mv, &base, true).await
+}
+
+async fn create(
+    State(s): State<AppState>,
+    c: Caller,
+    Mv(mv): Mv,
+    base: Base,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let body = json_body(&body)?;
+    let req = request::parse_create(&body, mv, s.compute.settings().compute.max_user_data_length)?;
+    let return_reservation_id = req.return_reservation_id;
+    let made = s
+        .compute
+        .create_servers(c.ctx(), req, &request_id(&headers))
+        .await?;
+    if return_reservation_id {
+        return Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(json!({"reservation_id": made.reservation_id})),
+        )
+            .into_response());
+    }
+    let first = made
+        .servers
+        .first()
+        .ok_or_else(|| Error::internal("create made no server"))?;
+    let mut server = json!({
+        "id": first.id,
+        "links": links(&base, "servers", &first.id),
+        "OS-DCF:diskConfig": "MANUAL",
+    });
+    if !matches!(first.doc.networks, ferrostack_network::NetworkRequest::None) {
+        let groups: Vec<Value> = if first.doc.security_groups.is_empty() {
+            vec![json!({"name": "default"})]
+        } else {
+            first
+                .doc
+                .security_groups
+                .iter()
+                .map(|g| json!({"name": g}))
+                .collect()
+        };
+        server["security_groups"] = Value::Array(groups);
+    }
+    if let Some(p) = made.admin_pass {
+        server["adminPass"] = Value::String(p);
+    }
+    let mut resp = (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "server": server })),
+    )
+        .into_response();
+    if let Ok(loc) = HeaderValue::from_str(&format!("{}/v2.1/servers/{}", base.0, first.id)) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(resp)
+}
+
+async fn show(
+    State(s): State<AppState>,
+    c: Caller,
+    Mv(mv): Mv,
+    base: Base,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let srv = s.compute.get_server(c.ctx(), &id).await?;
+    Ok(axum::Json(json!({ "server": view(&srv, mv, c.ctx(), &base) })).into_response())
+}
+
+fn object<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>, Error> {
+    body.get(key).and_then(Value::as_object).ok_or_else(|| {
+        Error::BadRequest(format!(
+            "Invalid input for field/attribute {key}. '{key}' is a required property"
+        ))
+    })
+}
+
+async fn update(
+    State(s): State<AppState>,
+    c: Caller,
+    Mv(mv): Mv,
+    base: Base,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = json_body(&body)?;
+    let obj = object(&body, "server")?;
+    let mut name = None;
+    let mut description = None;
+    let mut hostname = None;
+    for (k, v) in obj {
+        match k.as_str() {
+            "name" => name = Some(check_name("name", v)?),
+            "description" if mv.at_least(2, 19) => {
+                description = Some(match v {
+                    Value::Null => None,
+                    Value::String(d) if d.chars().count() <= 255 => Some(d.clone()),
+                    _ => {
+                        return Err(request::invalid(
+                            "description",
+                            v,
+                            "is not a valid description",
+                        )
+                        .into());
+                    }
+                })
+            }
+            "hostname" if mv.at_least(2, 90) => {
+                hostname = Some(check_name("hostname", v)?);
+            }
+            "accessIPv4" | "accessIPv6" | "OS-DCF:diskConfig" => {}
+            other => {
+                return Err(Error::BadRequest(format!(
+                    "Invalid input for field/attribute server. Additional properties are not allowed ('{other}' was unexpected)"
+                ))
+                .into());
+            }
+        }
+    }
+    let srv = s
+        .compute
+        .update_server(c.ctx(), &id, name, description, hostname)
+        .await?;
+    Ok(axum::Json(json!({ "server": view(&srv, mv, c.ctx(), &base) })).into_response())
+}
+
+async fn delete(
+    State(s): State<AppState>,
+    c: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    s.compute
+        .delete_server(c.ctx(), &id, &request_id(&headers))
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn parse_action(body: &Value, mv: ApiVersion) -> Result<(String, Value), Error> {
+    let obj = body
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .ok_or_else(|| Error::BadRequest("There is no such action".into()))?;
+    let (k, v) = obj
+        .iter()
+        .next()
+        .ok_or_else(|| Error::BadRequest("There is no such action".into()))?;
+    let _ = mv;
+    Ok((k.clone(), v.clone()))
+}
+
+async fn action(
+    State(s): State<AppState>,
+    c: Caller,
+    Mv(mv): Mv,
+    base: Base,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = json_body(&body)?;
+    let (name, arg) = parse_action(&body, mv)?;
+    let rid = request_id(&headers);
+    let ctx = c.ctx();
+    let act = match name.as_str() {
+        "os-stop" => Action::Stop,
+        "os-start" => Action::Start,
+        "reboot" => {
+            let t = arg.get("type").and_then(Value::as_str).ok_or_else(|| {
+                Error::BadRequest(
+                    "Invalid input for field/attribute reboot. 'type' is a required property"
+                        .into(),
+                )
+            })?;
+            match t.to_ascii_uppercase().as_str() {
+                "SOFT" => Action::Reboot { hard: false },
+                "HARD" => Action::Reboot { hard: true },
+                _ => return Err(Error::BadRequest(format!("Invalid input for field/attribute type. Value: {t}. '{t}' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']")).into()),
+            }
+        }
+        "pause" => Action::Pause,
+        "unpause" => Action::Unpause,
+        "suspend" => Action::Suspend,
+        "resume" => Action::Resume,
+        "lock" => Action::Lock {
+            reason: if mv.at_least(2, 73) {
+                arg.get("locked_reason")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            } else {
+                None
+            },
+        },
+        "unlock" => Action::Unlock,
+        "confirmResize" => Action::ConfirmResize,
+        "revertResize" => Action::RevertResize,
+        "resize" => {
+            let f = arg.get("flavorRef").ok_or_else(|| {
+                Error::BadRequest(
+                    "Invalid input for field/attribute resize. 'flavorRef' is a required property"
+                        .into(),
+                )
+            })?;
+            let flavor_ref = match f {
+                Value::String(x) if !x.is_empty() => x.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return Err(request::invalid("flavorRef", f, "is not valid").into()),
+            };
+            Action::Resize { flavor_ref }
+        }
+        "createImage" => {
+            let name = arg.get("name").ok_or_else(|| {
+                Error::BadRequest(
+                    "Invalid input for field/attribute createImage. 'name' is a required property"
+                        .into(),
+                )
+            })?;
+            let name = check_name("name", name)?;
+            let metadata = match arg.get("metadata") {
+                Some(m) => check_metadata("metadata", m)?,
+                None => BTreeMap::new(),
+            };
+            Action::CreateImage { name, metadata }
+        }
+        "changePassword" => {
+            let p = arg
+                .get("adminPass")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::BadRequest("Invalid input for field/attribute changePassword. 'adminPass' is a required property".into()))?;
+            Action::ChangePassword {
+                password: p.to_string(),
+            }
+        }
+        "rebuild" => Action::Rebuild(Box::new(parse_rebuild(&arg, mv)?)),
+        "forceDelete" => {
+            s.compute.delete_server(ctx, &id, &rid).await?;
+            return Ok(StatusCode::ACCEPTED.into_response());
+        }
+        "os-getConsoleOutput" => {
+            let lines = match arg.get("length") {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .filter(|n| *n >= -1)
+                    .map(|n| if n < 0 { usize::MAX } else { n as usize }),
+                Some(Value::String(x)) => x
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= -1)
+                    .map(|n| if n < 0 { usize::MAX } else { n as usize }),
+                Some(_) => None,
+            };
+            if arg.get("length").is_some_and(|l| !l.is_null()) && lines.is_none() {
+                return Err(
+                    Error::BadRequest("Invalid input for field/attribute length.".into()).into(),
+                );
+            }
+            let out = s
+                .compute
+                .console_output(ctx, &id, lines.filter(|n| *n != usize::MAX))
+                .await?;
+            return Ok(axum::Json(json!({"output": out})).into_response());
+        }
+        "os-getVNCConsole" | "os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole" => {
+            s.compute.get_server(ctx, &id).await?;
+            let t = arg.get("type").and_then(Value::as_str).unwrap_or("");
+            return Err(Error::BadRequest(format!(
+                "Unavailable console type {t}: graphical and serial consoles need the console proxy, which arrives with the QEMU driver."
+            ))
+            .into());
+        }
+        "os-resetState" => {
+            let state = arg.get("state").and_then(Value::as_str).unwrap_or("");
+            s.compute.reset_state(ctx, &id, state).await?;
+            return Ok(StatusCode::ACCEPTED.into_response());
+        }
+        other => {
+            return Err(Error::BadRequest(format!("There is no such action: {other}")).into());
+        }
+    };
+    let is_rebuild = matches!(act, Action::Rebuild(_));
+    let is_image = matches!(act, Action::CreateImage { .. });
+    let out = s.compute.server_action(ctx, &id, act, &rid).await?;
+    if is_rebuild {
+        let srv = s.compute.get_server(ctx, &id).await?;
+        let mut v = view(&srv, mv, ctx, &base);
+        if let Some(p) = out.admin_pass {
+            v["adminPass"] = Value::String(p);
+        }
+        return Ok((StatusCode::ACCEPTED, axum::Json(json!({ "server": v }))).into_response());
+    }
+    if is_image && let Some(image_id) = out.image_id {
+        if mv.at_least(2, 45) {
+            return Ok((
+                StatusCode::ACCEPTED,
+                axum::Json(json!({"image_id": image_id})),
+            )
+                .into_response());
+        }
+        let mut resp = StatusCode::ACCEPTED.into_response();
+        if let Ok(loc) = HeaderValue::from_str(&format!("{}/images/{image_id}", base.0)) {
+            resp.headers_mut().insert(header::LOCATION, loc);
+        }
+        return Ok(resp);
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+fn parse_rebuild(arg: &Value, mv: ApiVersion) -> Result<Rebuild, Error> {
+    let obj = arg
+        .as_object()
+        .ok_or_else(|| Error::BadRequest("Invalid input for field/attribute rebuild.".into()))?;
+    let image = obj.get("imageRef").and_then(Value::as_str).ok_or_else(|| {
+        Error::BadRequest(
+            "Invalid input for field/attribute rebuild. 'imageRef' is a required property".into(),
+        )
+    })?;
+    let image_ref = request::image_id_from_ref(image)
+        .ok_or_else(|| Error::BadRequest("Invalid imageRef provided.".into()))?;
+    let mut r = Rebuild {
+        image_ref,
+        name: None,
+        metadata: None,
+        admin_pass: None,
+        personality: None,
+        user_data: None,
+        key_name: None,
+        description: None,
+    };
+    for (k, v) in obj {
+        match k.as_str() {
+            "imageRef" => {}
+            "name" => r.name = Some(check_name("name", v)?),
+            "metadata" => r.metadata = Some(check_metadata("metadata", v)?),
+            "adminPass" => r.admin_pass = v.as_str().map(str::to_string),
+            "personality" if !mv.at_least(2, 57) => {
+                let wrapped = json!({"server": {"name": "x", "flavorRef": "1", "imageRef": r.image_ref, "personality": v, "networks": "none"}});
+                let parsed = request::parse_create(&wrapped, ApiVersion::new(2, 56), usize::MAX)?;
+                r.personality = Some(parsed.personality);
+            }
+            "user_data" if mv.at_least(2, 57) => {
+                r.user_data = Some(match v {
+                    Value::Null => None,
+                    Value::String(u) if request::is_base64(u) && u.len() <= 65535 => {
+                        Some(u.clone())
+                    }
+                    _ => return Err(request::invalid("user_data", v, "is not a 'base64'")),
+                })
+            }
+            "key_name" if mv.at_least(2, 54) => {
+                r.key_name = Some(v.as_str().map(str::to_string));
+            }
+            "description" if mv.at_least(2, 19) => {
+                r.description = Some(v.as_str().map(str::to_string));
+            }
+            "preserve_ephemeral" | "accessIPv4" | "accessIPv6" | "OS-DCF:diskConfig" => {}
+            "trusted_image_certificates" if mv.at_least(2, 63) => {}
+            "hostname" if mv.at_least(2, 90) => {}
+            other => {
+                return Err(Error::BadRequest(format!(
+                    "Invalid input for field/attribute rebuild. Additional properties are not allowed ('{other}' was unexpected)"
+                )));
+            }
+        }
+    }
+    Ok(r)
+}
+
+async fn metadata_list(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult {
+    let srv = s.compute.get_server(c.ctx(), &id).await?;
+    Ok(axum::Json(json!({"metadata": srv.doc.metadata})).into_response())
+}
+
+async fn metadata_write(
+    s: AppState,
+    c: Caller,
+    id: String,
+    body: Bytes,
+    replace: bool,
+) -> ApiResult {
+    let body = json_body(&body)?;
+    let m = body.get("metadata").ok_or_else(|| {
+        Error::BadRequest(
+            "Invalid input for field/attribute metadata. 'metadata' is a required property".into(),
+        )
+    })?;
+    let items = check_metadata("metadata", m)?;
+    let all = s
+        .compute
+        .set_server_metadata(c.ctx(), &id, items, replace)
+        .await?;
+    Ok(axum::Json(json!({"metadata": all})).into_response())
+}
+
+async fn metadata_merge(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    metadata_write(s, c, id, body, false).await
+}
+
+async fn metadata_replace(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    metadata_write(s, c, id, body, true).await
+}
+
+async fn metadata_show(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, key)): Path<(String, String)>,
+) -> ApiResult {
+    let srv = s.compute.get_server(c.ctx(), &id).await?;
+    let v = srv
+        .doc
+        .metadata
+        .get(&key)
+        .ok_or_else(|| Error::NotFound("Metadata item was not found".into()))?;
+    Ok(axum::Json(json!({"meta": {key: v}})).into_response())
+}
+
+async fn metadata_set(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, key)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = json_body(&body)?;
+    let meta = body.get("meta").ok_or_else(|| {
+        Error::BadRequest(
+            "Invalid input for field/attribute meta. 'meta' is a required property".into(),
+        )
+    })?;
+    let items = check_metadata("meta", meta)?;
+    if items.len() != 1 {
+        return Err(Error::BadRequest("Request body contains too many items".into()).into());
+    }
+    if !items.contains_key(&key) {
+        return Err(Error::BadRequest("Request body and URI mismatch".into()).into());
+    }
+    s.compute
+        .set_server_metadata(c.ctx(), &id, items.clone(), false)
+        .await?;
+    Ok(axum::Json(json!({"meta": items})).into_response())
+}
+
+async fn metadata_delete(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, key)): Path<(String, String)>,
+) -> ApiResult {
+    s.compute.delete_server_metadata(c.ctx(), &id, &key).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn tags_supported(mv: ApiVersion) -> Result<(), Error> {
+    if mv.at_least(2, 26) {
+        Ok(())
+    } else {
+        Err(Error::NotFound("The resource could not be found.".into()))
+    }
+}
+
+async fn tags_list(
+    State(s): State<AppState>,
+    c: Caller,
+    Mv(mv): Mv,
+    Path(id): Path<String>,
+) -> ApiResult {
+    tags_supported(mv)?;
+    let srv = s.compute.get_server(c.ctx(), &id).await?;
+    Ok(axum::Json(json!({"tags": srv.doc.tags})).into_response())
+}
+
+async fn tags_replace(
+    State(s): State<AppState>,
+    c: Caller,
+    Mv(mv): Mv,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    tags_supported(mv)?;
+    let body = json_body(&body)?;
+    let t = body.get("tags").ok_or_else(|| {
+        Error::BadRequest(
+            "Invalid input for field/attribute tags. 'tags' is a required property".into(),
+        )
+    })?;
+    let tags = check_tags(t)?;
+    let tags = s.compute.set_server_tags(c.ctx(), &id, tags).await?;
+    Ok(axum::Json(json!({"tags": tags})).into_response())
+}
+
+async fn tags_clear(
+    State(s): State<AppState>,
+    c: Caller,
+    Mv(mv): Mv,
+    Path(id): Path<String>,
+) -> ApiResult {
+    tags_supported(mv)?;
+    s.compute.delete_server_tag(c.ctx(), &id, None).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn tag_check(
+    State(s): State<AppState>,
+    c: Caller,
+    Mv(mv): Mv,
+    Path((id, tag)): Path<(String, String)>,
+) -> ApiResult {
+    tags_supported(mv)?;
+    let srv = s.compute.get_server(c.ctx(), &id).await?;
+    if srv.doc.tags.contains(&tag) {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(Error::NotFound(format!("Tag '{tag}' could not be found.")).into())
+    }
+}
+
+async fn tag_add(
+    State(s): State<AppState>,
+    c: Caller,
+    Mv(mv): Mv,
+    base: Base,
+    Path((id, tag)): Path<(String, String)>,
+) -> ApiResult {
+    tags_supported(mv)?;
+    let tag = check_tag(&Value::String(tag))?;
+    let created = s.compute.add_server_tag(c.ctx(), &id, tag.clone()).await?;
+    let mut resp = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::NO_CONTENT
+    }
+    .into_response();
+    if let Ok(loc) = HeaderValue::from_str(&format!("{}/v2.1/servers/{id}/tags/{tag}", base.0)) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(resp)
+}
+
+async fn tag_delete(
+    State(s): State<AppState>,
+    c: Caller,
+    Mv(mv): Mv,
+    Path((id, tag)): Path<(String, String)>,
+) -> ApiResult {
+    tags_supported(mv)?;
+    s.compute
+        .delete_server_tag(c.ctx(), &id, Some(&tag))
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn ips(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult {
+    let srv = s.compute.get_server(c.ctx(), &id).await?;
+    Ok(axum::Json(json!({"addresses": addresses(&srv)})).into_response())
+}
+
+async fn ips_of_network(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, net)): Path<(String, String)>,
+) -> ApiResult {
+    let srv = s.compute.get_server(c.ctx(), &id).await?;
+    let all = addresses(&srv);
+    let v = all
+        .get(&net)
+        .cloned()
+        .ok_or_else(|| Error::NotFound(format!("Network {net} could not be found.")))?;
+    Ok(axum::Json(json!({ net: v })).into_response())
+}
+
+fn action_view(
+    a: &ferrostack_compute::instance_actions::InstanceAction,
+    mv: ApiVersion,
+    ctx: &RequestContext,
+    with_events: bool,
+) -> Value {
+    let mut v = json!({
+        "action": a.action,
+        "instance_uuid": a.server_id,
+        "message": a.message,
+        "project_id": a.project_id,
+        "request_id": a.request_id,
+        "start_time": us_iso(a.start_us),
+        "user_id": a.user_id,
+    });
+    if mv.at_least(2, 58) {
+        v["updated_at"] = json!(us_iso(a.updated_at_us));
+    }
+    if with_events {
+        let events: Vec<Value> = a
+            .events
+            .iter()
+            .map(|e| {
+                let mut ev = json!({
+                    "event": e.event,
+                    "start_time": us_iso(e.start_us),
+                    "finish_time": e.finish_us.map(us_iso),
+                    "result": e.result,
+                });
+                if ctx.is_admin() {
+                    ev["traceback"] = json!(e.traceback);
+                }
+                if mv.at_least(2, 62) {
+                    if ctx.is_admin() {
+                        ev["host"] = json!(e.host);
+                    }
+                    ev["hostId"] = json!("");
+                }
+                ev
+            })
+            .collect();
+        v["events"] = Value::Array(events);
+    }
+    v
+}
+
+async fn actions_list(
+    State(s): State<AppState>,
+    c: Caller,
+    Mv(mv): Mv,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let acts = s.compute.instance_actions(c.ctx(), &id).await?;
+    let items: Vec<Value> = acts
+        .iter()
+        .map(|a| action_view(a, mv, c.ctx(), false))
+        .collect();
+    Ok(axum::Json(json!({"instanceActions": items})).into_response())
+}
+
+async fn actions_show(
+    State(s): State<AppState>,
+    c: Caller,
+    Mv(mv): Mv,
+    Path((id, req)): Path<(String, String)>,
+) -> ApiResult {
+    let acts = s.compute.instance_actions(c.ctx(), &id).await?;
+    let a = acts.iter().find(|a| a.request_id == req).ok_or_else(|| {
+        Error::NotFound(format!(
+            "Action for request_id {req} on instance {id} not found"
+        ))
+    })?;
+    Ok(axum::Json(json!({"instanceAction": action_view(a, mv, c.ctx(), true)})).into_response())
+}
+
+async fn remote_console(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = json_body(&body)?;
+    let rc = object(&body, "remote_console")?;
+    let protocol = rc.get("protocol").and_then(Value::as_str).unwrap_or("");
+    let kind = rc.get("type").and_then(Value::as_str).unwrap_or("");
+    if !["vnc", "spice", "serial", "rdp", "mks"].contains(&protocol) {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute protocol. Value: {protocol}."
+        ))
+        .into());
+    }
+    s.compute.get_server(c.ctx(), &id).await?;
+    Err(Error::BadRequest(format!(
+        "Unavailable console type {kind}: {protocol} consoles need the console proxy, which arrives with the QEMU driver."
+    ))
+    .into())
+}
+
+async fn password_show(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult {
+    let p = s.compute.server_password(c.ctx(), &id, false).await?;
+    Ok(axum::Json(json!({"password": p})).into_response())
+}
+
+async fn password_clear(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult {
+    s.compute.server_password(c.ctx(), &id, true).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

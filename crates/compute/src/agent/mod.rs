@@ -1,0 +1,596 @@
+//! The host agent (upstream's nova-compute manager), as a reconciler: it wakes on
+//! any change of desired state or on a tick, reads the servers on its host that
+//! have a task due, asks its [`Driver`] what exists, runs the one next step
+//! ([`plan`]) and records the result after each step — conditionally on the
+//! server's generation, so a newer intent (a delete during a spawn) always wins.
+//! A failing step backs off (0.5 s, 1 s, 2 s, ...) and after `max_attempts` the
+//! server gets a fault (ERROR for builds and deletes). It also registers and
+//! heartbeats its host and syncs power states periodically.
+
+pub mod plan;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+
+use ferrostack_core::RequestContext;
+use ferrostack_core::context::Scope;
+use ferrostack_network::Allocation;
+use ferrostack_virt::{Driver, DriverError, PowerState, SnapshotSpec, SpawnSpec, SpecNic};
+
+use crate::error::{Error, Result};
+use crate::hosts::HostLink;
+use crate::instance_actions;
+use crate::servers::create::now_us;
+use crate::servers::model::{Fault, Server, TaskState, VmState};
+use crate::servers::records;
+use crate::service::Compute;
+use plan::{Step, after, event_name, plan};
+
+/// Test-only crash points (`FERROSTACK_TEST_CRASH_AT=<step>` makes the process
+/// exit right after that step ran, before its result is recorded).
+fn crash_point(step: Step) {
+    if let Ok(want) = std::env::var("FERROSTACK_TEST_CRASH_AT")
+        && !want.is_empty()
+        && format!("{step:?}").eq_ignore_ascii_case(&want)
+    {
+        tracing::warn!(?step, "test crash point reached: exiting");
+        std::process::exit(86);
+    }
+}
+
+/// One host's agent.
+pub struct Agent {
+    compute: Arc<Compute>,
+    driver: Arc<dyn Driver>,
+    host: String,
+    az: String,
+    in_flight: Mutex<HashSet<String>>,
+}
+
+/// How many servers an agent works on at once.
+const PARALLEL: usize = 16;
+
+impl Agent {
+    pub fn new(
+        compute: Arc<Compute>,
+        driver: Arc<dyn Driver>,
+        host: String,
+        az: String,
+    ) -> Arc<Agent> {
+        Arc::new(Agent {
+            compute,
+            driver,
+            host,
+            az,
+            in_flight: Mutex::new(HashSet::new()),
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Registers the host, then reconciles until `stop` changes.
+    pub async fn start(
+        self: &Arc<Self>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+        let res = self
+            .driver
+            .host_resources()
+            .await
+            .map_err(|e| Error::Internal(Box::new(e)))?;
+        self.compute
+            .register_host(&self.host, &self.az, &res)
+            .await?;
+        self.compute
+            .attach_host(&self.host, self.clone() as Arc<dyn HostLink>);
+        tracing::info!(host = %self.host, driver = self.driver.name(), "host agent started");
+        let mut handles = Vec::new();
+
+        let me = self.clone();
+        let mut wake = self.compute.subscribe();
+        let mut stop1 = stop.clone();
+        handles.push(tokio::spawn(async move {
+            loop {
+                let sleep = match me.pass().await {
+                    Ok(next) => next,
+                    Err(e) => {
+                        tracing::error!(error = %e, "agent pass failed");
+                        Duration::from_secs(1)
+                    }
+                };
+                tokio::select! {
+                    _ = wake.changed() => {}
+                    _ = tokio::time::sleep(sleep) => {}
+                    _ = stop1.changed() => break,
+                }
+            }
+        }));
+
+        let me = self.clone();
+        let mut stop2 = stop;
+        handles.push(tokio::spawn(async move {
+            let c = &me.compute.settings.compute;
+            let mut beat = tokio::time::interval(Duration::from_secs(c.report_interval.max(1)));
+            let mut sync =
+                tokio::time::interval(Duration::from_secs(c.sync_power_state_interval.max(1)));
+            sync.tick().await;
+            loop {
+                tokio::select! {
+                    _ = beat.tick() => {
+                        if let Err(e) = me.compute.heartbeat(&me.host).await {
+                            tracing::error!(error = %e, "heartbeat failed");
+                        }
+                    }
+                    _ = sync.tick() => {
+                        if let Err(e) = me.sync_power_states().await {
+                            tracing::error!(error = %e, "power state sync failed");
+                        }
+                    }
+                    _ = stop2.changed() => break,
+                }
+            }
+        }));
+        Ok(handles)
+    }
+
+    /// One pass: run the due servers' next steps; returns how long to sleep.
+    pub async fn pass(self: &Arc<Self>) -> Result<Duration> {
+        let now = now_us();
+        let due = {
+            let mut conn = self.compute.db.pool().acquire().await?;
+            records::due_on_host(&mut conn, &self.host, now, 500).await?
+        };
+        let todo: Vec<Server> = {
+            let mut inf = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            due.into_iter()
+                .filter(|s| inf.insert(s.id.clone()))
+                .collect()
+        };
+        if !todo.is_empty() {
+            let me = self.clone();
+            futures::stream::iter(todo)
+                .for_each_concurrent(PARALLEL, |s| {
+                    let me = me.clone();
+                    async move {
+                        let id = s.id.clone();
+                        // Each server runs as its own task, so a panic stays there.
+                        let worker = me.clone();
+                        let r = tokio::spawn(async move { worker.converge(s).await }).await;
+                        match r {
+                            Ok(Err(e)) => {
+                                tracing::error!(server = %id, error = %e, "recording a step failed")
+                            }
+                            Err(e) => tracing::error!(server = %id, error = %e, "a step panicked"),
+                            Ok(Ok(())) => {}
+                        }
+                        me.in_flight
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&id);
+                    }
+                })
+                .await;
+            return Ok(Duration::ZERO);
+        }
+        let mut conn = self.compute.db.pool().acquire().await?;
+        Ok(
+            match records::next_due_on_host(&mut conn, &self.host).await? {
+                Some(t) if t > now => {
+                    Duration::from_micros((t - now) as u64).min(Duration::from_secs(5))
+                }
+                Some(_) => Duration::from_millis(50),
+                None => Duration::from_secs(5),
+            },
+        )
+    }
+
+    async fn observe(&self, id: &str) -> std::result::Result<Option<PowerState>, DriverError> {
+        match self.driver.get_info(id).await {
+            Ok(i) => Ok(Some(i.power_state)),
+            Err(DriverError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs steps for one server until it rests, fails or its intent changes.
+    async fn converge(&self, mut s: Server) -> Result<()> {
+        for _ in 0..8 {
+            let Some(task) = s.task_state else {
+                return Ok(());
+            };
+            let observed = match self.observe(&s.id).await {
+                Ok(o) => o,
+                Err(e) => return self.record_failure(s, Step::Lost, e.to_string()).await,
+            };
+            let step = plan(task, observed);
+            let started = now_us();
+            let result = self.run(&mut s, step).await;
+            crash_point(step);
+            match result {
+                Ok(()) => match self.record_success(s, step, started).await? {
+                    Some(next) => s = next,
+                    None => return Ok(()),
+                },
+                Err(e) => return self.record_failure(s, step, e.to_string()).await,
+            }
+        }
+        Ok(())
+    }
+
+    fn service_context(&self, s: &Server) -> RequestContext {
+        RequestContext {
+            user_id: s.user_id.clone(),
+            user_name: "ferrostack-agent".into(),
+            user_domain_id: "default".into(),
+            user_domain_name: "Default".into(),
+            scope: Scope::Project {
+                id: s.project_id.clone(),
+                name: String::new(),
+                domain_id: "default".into(),
+                domain_name: "Default".into(),
+            },
+            roles: vec!["admin".into(), "member".into(), "reader".into()],
+            application_credential_id: None,
+            unrestricted: false,
+            audit_id: String::new(),
+        }
+    }
+
+    fn spawn_spec(&self, s: &Server) -> Result<SpawnSpec> {
+        let mut files = Vec::new();
+        for p in &s.doc.personality {
+            let bytes = crate::servers::request::decode_base64(&p.contents).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "Personality content for {} cannot be decoded",
+                    p.path
+                ))
+            })?;
+            files.push((p.path.clone(), bytes));
+        }
+        let user_data = match &s.doc.user_data {
+            Some(u) => Some(
+                crate::servers::request::decode_base64(u)
+                    .ok_or_else(|| Error::BadRequest("User data cannot be decoded".into()))?,
+            ),
+            None => None,
+        };
+        Ok(SpawnSpec {
+            uuid: s.id.clone(),
+            name: s.name.clone(),
+            hostname: s.doc.hostname.clone(),
+            project_id: s.project_id.clone(),
+            user_id: s.user_id.clone(),
+            vcpus: s.vcpus,
+            memory_mb: s.memory_mb,
+            root_gb: s.root_gb,
+            ephemeral_gb: s.ephemeral_gb,
+            swap_mb: s.doc.flavor.swap_mb,
+            image_id: Some(s.image_ref.clone()).filter(|i| !i.is_empty()),
+            flavor_extra_specs: s.doc.flavor.extra_specs.clone(),
+            image_properties: s.doc.image_properties.clone(),
+            metadata: s.doc.metadata.clone(),
+            key_data: s.doc.key_data.clone(),
+            files,
+            user_data,
+            config_drive: s.doc.config_drive,
+            admin_password: s.doc.pending.admin_pass.clone(),
+            nics: s
+                .doc
+                .addresses
+                .iter()
+                .map(|v| SpecNic {
+                    port_id: v.port_id.clone(),
+                    network_id: v.network_id.clone(),
+                    mac: v.mac_address.clone(),
+                    fixed_ips: v.fixed_ips.iter().map(|f| f.ip_address.clone()).collect(),
+                })
+                .collect(),
+            availability_zone: s.availability_zone.clone().unwrap_or_default(),
+        })
+    }
+
+    /// Carries out one step against the driver (and the network/image services).
+    async fn run(&self, s: &mut Server, step: Step) -> Result<()> {
+        let d = &self.driver;
+        let drv = |e: DriverError| Error::Internal(Box::new(e));
+        match step {
+            Step::AllocateNetwork => {
+                let vifs = self
+                    .compute
+                    .networks
+                    .allocate_for_server(&Allocation {
+                        project_id: s.project_id.clone(),
+                        server_id: s.id.clone(),
+                        host: self.host.clone(),
+                        availability_zone: s.availability_zone.clone().unwrap_or_default(),
+                        request: s.doc.networks.clone(),
+                        security_groups: s.doc.security_groups.clone(),
+                    })
+                    .await?;
+                s.doc.addresses = vifs;
+            }
+            Step::Spawn => {
+                let spec = self.spawn_spec(s)?;
+                d.spawn(&spec).await.map_err(drv)?;
+            }
+            Step::Adopt => {}
+            Step::Destroy => d.destroy(&s.id).await.map_err(drv)?,
+            Step::FinishDelete => self.compute.networks.release_for_server(&s.id).await?,
+            Step::PowerOff => d.power_off(&s.id).await.map_err(drv)?,
+            Step::PowerOn => d.power_on(&s.id).await.map_err(drv)?,
+            Step::Reboot { hard } => d.reboot(&s.id, hard).await.map_err(drv)?,
+            Step::Pause => d.pause(&s.id).await.map_err(drv)?,
+            Step::Unpause => d.unpause(&s.id).await.map_err(drv)?,
+            Step::Suspend => d.suspend(&s.id).await.map_err(drv)?,
+            Step::Resume => d.resume(&s.id).await.map_err(drv)?,
+            Step::Rebuild => {
+                d.destroy(&s.id).await.map_err(drv)?;
+                let spec = self.spawn_spec(s)?;
+                d.spawn(&spec).await.map_err(drv)?;
+                if s.vm_state == VmState::Stopped {
+                    d.power_off(&s.id).await.map_err(drv)?;
+                }
+            }
+            Step::Resize | Step::RevertResize => d
+                .resize(&s.id, s.vcpus, s.memory_mb, s.root_gb)
+                .await
+                .map_err(drv)?,
+            Step::ConfirmResize => {}
+            Step::Snapshot => self.snapshot(s).await?,
+            Step::SetPassword => {}
+            Step::Lost => {
+                return Err(Error::Conflict(format!(
+                    "instance {} is not known to the {} hypervisor on {}",
+                    s.id,
+                    d.name(),
+                    self.host
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn snapshot(&self, s: &Server) -> Result<()> {
+        let Some(image_id) = s.doc.pending.snapshot_image_id.clone() else {
+            return Ok(());
+        };
+        let dir = self
+            .compute
+            .settings
+            .state_dir
+            .join("instances")
+            .join("_snapshots");
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| Error::Internal(Box::new(e)))?;
+        let dest = dir.join(format!("{image_id}.raw"));
+        self.driver
+            .snapshot(&SnapshotSpec {
+                uuid: s.id.clone(),
+                dest: dest.clone(),
+                disk_format: "raw".into(),
+            })
+            .await
+            .map_err(|e| Error::Internal(Box::new(e)))?;
+        let file = tokio::fs::File::open(&dest)
+            .await
+            .map_err(|e| Error::Internal(Box::new(e)))?;
+        let len = file
+            .metadata()
+            .await
+            .map_err(|e| Error::Internal(Box::new(e)))?
+            .len();
+        let stream = tokio_util_stream(file);
+        let ctx = self.service_context(s);
+        let r = self
+            .compute
+            .images
+            .upload(&ctx, &image_id, stream, Some(len))
+            .await;
+        let _ = tokio::fs::remove_file(&dest).await;
+        match r {
+            Ok(()) => Ok(()),
+            // The user deleted the image meanwhile: nothing left to fill.
+            Err(ferrostack_image::Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records a successful step; returns the server when more steps follow.
+    async fn record_success(
+        &self,
+        mut s: Server,
+        step: Step,
+        started: i64,
+    ) -> Result<Option<Server>> {
+        let expected = s.generation;
+        let (vm, task, power) = after(step, s.vm_state);
+        let now = now_us();
+        if let Some(v) = vm {
+            s.vm_state = v;
+        }
+        s.task_state = task;
+        if let Some(p) = power {
+            s.power_state = p.code();
+        }
+        s.attempts = 0;
+        s.next_attempt_us = 0;
+        s.doc.last_error = None;
+        match step {
+            Step::Spawn | Step::Adopt => {
+                s.launched_at_us = Some(now);
+                s.doc.pending.admin_pass = None;
+                s.doc.fault = None;
+            }
+            Step::Rebuild | Step::SetPassword => {
+                s.doc.pending.admin_pass = None;
+                s.doc.pending.rebuild_image_id = None;
+                if step == Step::Rebuild {
+                    s.launched_at_us = Some(now);
+                }
+            }
+            Step::Snapshot => s.doc.pending.snapshot_image_id = None,
+            Step::ConfirmResize | Step::RevertResize => s.doc.old_flavor = None,
+            Step::FinishDelete => {
+                s.deleted = true;
+                s.deleted_at_us = Some(now);
+                s.terminated_at_us = Some(now);
+                s.doc.addresses.clear();
+                s.doc.pending = Default::default();
+            }
+            _ => {}
+        }
+        s.updated_at_us = now;
+        let finished = s.task_state.is_none();
+        let mut tx = self.compute.db.begin_write().await?;
+        if !records::update_if(&mut tx, &s, expected).await? {
+            // The user changed their mind meanwhile; the next pass serves the new intent.
+            tx.rollback().await?;
+            self.compute.poke();
+            return Ok(None);
+        }
+        if finished {
+            instance_actions::event(
+                &mut tx,
+                &instance_actions::EventRecord {
+                    server_id: &s.id,
+                    request_id: s.doc.pending.request_id.as_deref(),
+                    event: event_name(step),
+                    host: &self.host,
+                    start_us: started,
+                    finish_us: now,
+                    error: None,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok((!finished).then_some(s))
+    }
+
+    async fn record_failure(&self, mut s: Server, step: Step, why: String) -> Result<()> {
+        let expected = s.generation;
+        let max = i64::from(self.compute.settings.compute.max_attempts.max(1));
+        let now = now_us();
+        s.attempts += 1;
+        let give_up = s.attempts >= max || step == Step::Lost;
+        tracing::warn!(server = %s.id, ?step, attempt = s.attempts, give_up, error = %why, "step failed");
+        if give_up {
+            let building = matches!(
+                s.task_state,
+                Some(TaskState::Networking | TaskState::Spawning | TaskState::Scheduling)
+            );
+            let deleting = s.task_state == Some(TaskState::Deleting);
+            if building || deleting || step == Step::Lost || step == Step::Rebuild {
+                s.vm_state = VmState::Error;
+            }
+            if step == Step::Lost {
+                s.power_state = PowerState::NoState.code();
+            }
+            s.doc.fault = Some(Fault {
+                code: 500,
+                message: if building {
+                    format!("Build of instance {} aborted: {why}", s.id)
+                } else {
+                    why.clone()
+                },
+                details: format!(
+                    "{:?} failed {} times on host {}: {why}",
+                    step, s.attempts, self.host
+                ),
+                created_us: now,
+            });
+            s.task_state = None;
+            s.attempts = 0;
+            s.next_attempt_us = 0;
+            s.doc.pending.admin_pass = None;
+        } else {
+            let backoff = 500_000i64 << (s.attempts - 1).min(6);
+            s.next_attempt_us = now + backoff;
+        }
+        s.doc.last_error = Some(why.clone());
+        s.updated_at_us = now;
+        let mut tx = self.compute.db.begin_write().await?;
+        if records::update_if(&mut tx, &s, expected).await? && give_up {
+            instance_actions::event(
+                &mut tx,
+                &instance_actions::EventRecord {
+                    server_id: &s.id,
+                    request_id: s.doc.pending.request_id.as_deref(),
+                    event: event_name(step),
+                    host: &self.host,
+                    start_us: now,
+                    finish_us: now,
+                    error: Some(&why),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Nova's `_sync_power_states`: servers at rest get the hypervisor's power
+    /// state; an active server found shut down becomes stopped.
+    pub async fn sync_power_states(&self) -> Result<()> {
+        let servers = {
+            let mut conn = self.compute.db.pool().acquire().await?;
+            records::at_rest_on_host(&mut conn, &self.host).await?
+        };
+        for mut s in servers {
+            let observed = match self.observe(&s.id).await {
+                Ok(o) => o.unwrap_or(PowerState::NoState),
+                Err(_) => continue,
+            };
+            if observed.code() == s.power_state {
+                continue;
+            }
+            let expected = s.generation;
+            s.power_state = observed.code();
+            if s.vm_state == VmState::Active
+                && matches!(observed, PowerState::Shutdown | PowerState::Crashed)
+            {
+                s.vm_state = VmState::Stopped;
+            }
+            s.updated_at_us = now_us();
+            let mut tx = self.compute.db.begin_write().await?;
+            records::update_if(&mut tx, &s, expected).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+fn tokio_util_stream(file: tokio::fs::File) -> ferrostack_image::store::ByteStream {
+    Box::pin(futures::stream::unfold(file, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 1 << 20];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes::Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    }))
+}
+
+#[async_trait]
+impl HostLink for Agent {
+    async fn console_output(&self, uuid: &str, lines: Option<usize>) -> Result<String> {
+        self.driver
+            .console_output(uuid, lines)
+            .await
+            .map_err(|e| match e {
+                DriverError::NotFound(m) => Error::NotFound(m),
+                other => Error::Internal(Box::new(other)),
+            })
+    }
+}

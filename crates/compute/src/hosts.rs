@@ -1,0 +1,207 @@
+//! Hosts: each host agent registers its hypervisor's capacity and heartbeats; the
+//! scheduler reads them; a host silent for `service_down_time` is down. The
+//! [`HostLink`] seam is how the controller reaches a host's agent: in process
+//! today, over HTTP for `ferrostack agent` later.
+
+use async_trait::async_trait;
+use sqlx::{AnyConnection, Row};
+
+use ferrostack_core::db::get_bool;
+use ferrostack_virt::HostResources;
+
+use crate::error::Result;
+use crate::servers::create::now_us;
+use crate::service::Compute;
+
+/// What the controller may ask of a host's agent directly.
+#[async_trait]
+pub trait HostLink: Send + Sync {
+    /// The tail of a guest's console log.
+    async fn console_output(&self, uuid: &str, lines: Option<usize>) -> Result<String>;
+}
+
+/// A host as the scheduler and the admin APIs see it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Host {
+    pub id: String,
+    pub name: String,
+    pub service_id: String,
+    pub availability_zone: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub forced_down: bool,
+    pub hypervisor_type: String,
+    pub hypervisor_version: i64,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    pub cpu_allocation_ratio: f64,
+    pub ram_allocation_ratio: f64,
+    pub disk_allocation_ratio: f64,
+    pub reserved_host_memory_mb: i64,
+    pub reserved_host_disk_mb: i64,
+    pub host_ip: String,
+    pub last_seen_us: i64,
+}
+
+pub const HOST_COLUMNS: &str = "id, name, service_id, availability_zone, enabled, disabled_reason, \
+     forced_down, hypervisor_type, hypervisor_version, vcpus, memory_mb, local_gb, \
+     cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, reserved_host_memory_mb, \
+     reserved_host_disk_mb, host_ip, last_seen_us";
+
+pub fn host_from_row(r: &sqlx::any::AnyRow) -> Result<Host> {
+    Ok(Host {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        service_id: r.try_get("service_id")?,
+        availability_zone: r.try_get("availability_zone")?,
+        enabled: get_bool(r, "enabled")?,
+        disabled_reason: r.try_get("disabled_reason")?,
+        forced_down: get_bool(r, "forced_down")?,
+        hypervisor_type: r.try_get("hypervisor_type")?,
+        hypervisor_version: r.try_get("hypervisor_version")?,
+        vcpus: r.try_get("vcpus")?,
+        memory_mb: r.try_get("memory_mb")?,
+        local_gb: r.try_get("local_gb")?,
+        cpu_allocation_ratio: r.try_get("cpu_allocation_ratio")?,
+        ram_allocation_ratio: r.try_get("ram_allocation_ratio")?,
+        disk_allocation_ratio: r.try_get("disk_allocation_ratio")?,
+        reserved_host_memory_mb: r.try_get("reserved_host_memory_mb")?,
+        reserved_host_disk_mb: r.try_get("reserved_host_disk_mb")?,
+        host_ip: r.try_get("host_ip")?,
+        last_seen_us: r.try_get("last_seen_us")?,
+    })
+}
+
+pub async fn all_hosts(conn: &mut AnyConnection) -> Result<Vec<Host>> {
+    let sql = format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY name");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(host_from_row).collect()
+}
+
+impl Compute {
+    /// Registers (or refreshes) a host with its hypervisor's capacity.
+    pub async fn register_host(&self, name: &str, az: &str, res: &HostResources) -> Result<()> {
+        let c = &self.settings.compute;
+        let now = now_us();
+        let mut tx = self.db.begin_write().await?;
+        let exists = sqlx::query("SELECT id FROM hosts WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if exists {
+            sqlx::query(
+                "UPDATE hosts SET availability_zone = $2, hypervisor_type = $3, hypervisor_version = $4, \
+                 vcpus = $5, memory_mb = $6, local_gb = $7, cpu_allocation_ratio = $8, \
+                 ram_allocation_ratio = $9, disk_allocation_ratio = $10, reserved_host_memory_mb = $11, \
+                 reserved_host_disk_mb = $12, last_seen_us = $13, updated_at_us = $13 WHERE name = $1",
+            )
+            .bind(name)
+            .bind(az)
+            .bind(res.hypervisor_type.as_str())
+            .bind(res.hypervisor_version)
+            .bind(res.vcpus)
+            .bind(res.memory_mb)
+            .bind(res.local_gb)
+            .bind(c.cpu_allocation_ratio)
+            .bind(c.ram_allocation_ratio)
+            .bind(c.disk_allocation_ratio)
+            .bind(c.reserved_host_memory_mb)
+            .bind(c.reserved_host_disk_mb)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO hosts (id, name, service_id, availability_zone, enabled, disabled_reason, \
+                 forced_down, hypervisor_type, hypervisor_version, vcpus, memory_mb, local_gb, \
+                 cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, \
+                 reserved_host_memory_mb, reserved_host_disk_mb, host_ip, last_seen_us, \
+                 created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, \
+                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $18)",
+            )
+            .bind(ferrostack_core::ids::new_uuid())
+            .bind(name)
+            .bind(ferrostack_core::ids::new_uuid())
+            .bind(az)
+            .bind(true)
+            .bind(false)
+            .bind(res.hypervisor_type.as_str())
+            .bind(res.hypervisor_version)
+            .bind(res.vcpus)
+            .bind(res.memory_mb)
+            .bind(res.local_gb)
+            .bind(c.cpu_allocation_ratio)
+            .bind(c.ram_allocation_ratio)
+            .bind(c.disk_allocation_ratio)
+            .bind(c.reserved_host_memory_mb)
+            .bind(c.reserved_host_disk_mb)
+            .bind("127.0.0.1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The agent's periodic "I am alive".
+    pub async fn heartbeat(&self, name: &str) -> Result<()> {
+        sqlx::query("UPDATE hosts SET last_seen_us = $2 WHERE name = $1")
+            .bind(name)
+            .bind(now_us())
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a host counts as up (heard from within `service_down_time`).
+    pub fn host_is_up(&self, h: &Host, now_us: i64) -> bool {
+        !h.forced_down
+            && now_us - h.last_seen_us
+                <= (self.settings.compute.service_down_time as i64) * 1_000_000
+    }
+
+    /// Connects a host's agent so the controller can reach it.
+    pub fn attach_host(&self, name: &str, link: std::sync::Arc<dyn HostLink>) {
+        self.links
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), link);
+    }
+
+    pub(crate) fn link(&self, name: &str) -> Option<std::sync::Arc<dyn HostLink>> {
+        self.links
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// `os-getConsoleOutput`.
+    pub async fn console_output(
+        &self,
+        ctx: &ferrostack_core::RequestContext,
+        id: &str,
+        lines: Option<usize>,
+    ) -> Result<String> {
+        let s = self.get_server(ctx, id).await?;
+        crate::servers::create::require_member(ctx, "os_compute_api:os-console-output")?;
+        if s.vm_state == crate::servers::model::VmState::Building || s.host.is_none() {
+            return Err(crate::Error::Conflict(format!(
+                "Cannot 'get_console_output' instance {id} while it is in vm_state {}",
+                s.vm_state.as_str()
+            )));
+        }
+        let host = s.host.clone().unwrap_or_default();
+        let link = self.link(&host).ok_or_else(|| {
+            crate::Error::Conflict(format!(
+                "The host {host} of instance {id} cannot be reached."
+            ))
+        })?;
+        link.console_output(id, lines).await
+    }
+}

@@ -1,0 +1,207 @@
+//! The scheduler: places servers waiting in `scheduling` on a host. Filters (host
+//! enabled and up, availability zone, free vCPU/RAM/disk with allocation ratios,
+//! image properties) then one weigher (spread: most free RAM). The database is
+//! the message bus: placing a server is writing its host and the next task.
+//! [`place`] is pure and table-tested; [`Compute::schedule_pending`] runs it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Row;
+
+use crate::error::Result;
+use crate::hosts::{Host, all_hosts};
+use crate::instance_actions;
+use crate::servers::create::now_us;
+use crate::servers::model::{Fault, Server, TaskState, VmState};
+use crate::servers::records;
+use crate::service::Compute;
+
+/// What a host has in use.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HostUsage {
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub disk_gb: i64,
+}
+
+/// Why no host fits (for the fault message and logs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoValidHost(pub String);
+
+/// Chooses a host for `s` among `hosts` (pure).
+pub fn place<'h>(
+    s: &Server,
+    hosts: &'h [Host],
+    usage: &HashMap<String, HostUsage>,
+    up: &dyn Fn(&Host) -> bool,
+) -> std::result::Result<&'h Host, NoValidHost> {
+    let mut reasons = Vec::new();
+    let want_az = s.doc.requested_az.as_deref();
+    let mut best: Option<(&Host, f64)> = None;
+    for h in hosts {
+        if !h.enabled {
+            reasons.push(format!("{}: disabled", h.name));
+            continue;
+        }
+        if !up(h) {
+            reasons.push(format!("{}: down", h.name));
+            continue;
+        }
+        if let Some(az) = want_az
+            && az != h.availability_zone
+        {
+            reasons.push(format!("{}: not in zone {az}", h.name));
+            continue;
+        }
+        if let Some(hv) = s
+            .doc
+            .image_properties
+            .get("hypervisor_type")
+            .or(s.doc.image_properties.get("img_hv_type"))
+            && !hv.eq_ignore_ascii_case(&h.hypervisor_type)
+        {
+            reasons.push(format!("{}: image wants hypervisor {hv}", h.name));
+            continue;
+        }
+        let u = usage.get(&h.name).copied().unwrap_or_default();
+        let free_vcpus = h.vcpus as f64 * h.cpu_allocation_ratio - u.vcpus as f64;
+        let free_ram = h.memory_mb as f64 * h.ram_allocation_ratio
+            - h.reserved_host_memory_mb as f64
+            - u.memory_mb as f64;
+        let free_disk = h.local_gb as f64 * h.disk_allocation_ratio
+            - h.reserved_host_disk_mb as f64 / 1024.0
+            - u.disk_gb as f64;
+        if free_vcpus < s.vcpus as f64 {
+            reasons.push(format!("{}: not enough vCPUs", h.name));
+            continue;
+        }
+        if free_ram < s.memory_mb as f64 {
+            reasons.push(format!("{}: not enough RAM", h.name));
+            continue;
+        }
+        if free_disk < (s.root_gb + s.ephemeral_gb) as f64 {
+            reasons.push(format!("{}: not enough disk", h.name));
+            continue;
+        }
+        if best.is_none_or(|(_, w)| free_ram > w) {
+            best = Some((h, free_ram));
+        }
+    }
+    best.map(|(h, _)| h).ok_or_else(|| {
+        NoValidHost(if reasons.is_empty() {
+            "no compute host is registered".into()
+        } else {
+            reasons.join("; ")
+        })
+    })
+}
+
+impl Compute {
+    /// Places every server waiting for a host; returns how many were handled.
+    pub async fn schedule_pending(&self) -> Result<usize> {
+        let mut conn = self.db.pool().acquire().await?;
+        let waiting = records::to_schedule(&mut conn, 200).await?;
+        if waiting.is_empty() {
+            return Ok(0);
+        }
+        let hosts = all_hosts(&mut conn).await?;
+        let mut usage: HashMap<String, HostUsage> = HashMap::new();
+        for r in sqlx::query(
+            "SELECT host, CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS c, \
+             CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS m, \
+             CAST(COALESCE(SUM(root_gb + ephemeral_gb), 0) AS BIGINT) AS d \
+             FROM servers WHERE deleted = $1 AND host IS NOT NULL GROUP BY host",
+        )
+        .bind(false)
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            usage.insert(
+                r.try_get("host")?,
+                HostUsage {
+                    vcpus: r.try_get("c")?,
+                    memory_mb: r.try_get("m")?,
+                    disk_gb: r.try_get("d")?,
+                },
+            );
+        }
+        drop(conn);
+        let now = now_us();
+        let up = |h: &Host| self.host_is_up(h, now);
+        let mut handled = 0;
+        for mut s in waiting {
+            let expected = s.generation;
+            let mut failed: Option<String> = None;
+            match place(&s, &hosts, &usage, &up) {
+                Ok(h) => {
+                    let u = usage.entry(h.name.clone()).or_default();
+                    u.vcpus += s.vcpus;
+                    u.memory_mb += s.memory_mb;
+                    u.disk_gb += s.root_gb + s.ephemeral_gb;
+                    s.host = Some(h.name.clone());
+                    s.availability_zone = Some(h.availability_zone.clone());
+                    s.task_state = Some(TaskState::Networking);
+                }
+                Err(NoValidHost(why)) => {
+                    tracing::warn!(server = %s.id, reasons = %why, "no valid host");
+                    s.vm_state = VmState::Error;
+                    s.task_state = None;
+                    s.doc.fault = Some(Fault {
+                        code: 500,
+                        message: "No valid host was found. There are not enough hosts available."
+                            .into(),
+                        details: why.clone(),
+                        created_us: now,
+                    });
+                    s.doc.pending.admin_pass = None;
+                    failed = Some(why);
+                }
+            }
+            s.updated_at_us = now_us();
+            let mut tx = self.db.begin_write().await?;
+            if records::update_if(&mut tx, &s, expected).await? && failed.is_some() {
+                instance_actions::event(
+                    &mut tx,
+                    &instance_actions::EventRecord {
+                        server_id: &s.id,
+                        request_id: s.doc.pending.request_id.as_deref(),
+                        event: "conductor_schedule_and_build_instances",
+                        host: "",
+                        start_us: now,
+                        finish_us: now_us(),
+                        error: failed.as_deref(),
+                    },
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            handled += 1;
+        }
+        self.poke();
+        Ok(handled)
+    }
+
+    /// The scheduler loop: runs on every change of desired state, and every second.
+    pub fn spawn_scheduler(
+        self: &Arc<Self>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        let mut wake = self.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match me.schedule_pending().await {
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "scheduler pass failed"),
+                }
+                tokio::select! {
+                    _ = wake.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        })
+    }
+}

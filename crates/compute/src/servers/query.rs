@@ -1,0 +1,442 @@
+//! Server lists: Nova's filters, sort keys and paging. The common case (default
+//! sort, filters that are columns) is one SQL query with keyset paging and a LIMIT,
+//! so a page of 1,000 out of 10,000 servers reads 1,000 rows; other filters and
+//! sorts load the matching rows and finish in memory.
+
+use std::collections::HashMap;
+
+use regex::Regex;
+use sqlx::AssertSqlSafe;
+
+use ferrostack_core::RequestContext;
+
+use crate::error::{Error, Result};
+use crate::servers::model::{Server, vm_states_for_status};
+use crate::servers::records::{self, COLUMNS};
+use crate::service::Compute;
+use crate::version::ApiVersion;
+
+/// A list request, from the query string.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub params: Vec<(String, String)>,
+}
+
+impl ListQuery {
+    fn get(&self, k: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .rev()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, k: &str) -> Vec<&str> {
+        self.params
+            .iter()
+            .filter(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(
+        v.to_ascii_lowercase().as_str(),
+        "1" | "t" | "true" | "on" | "y" | "yes"
+    )
+}
+
+enum Bind {
+    S(String),
+    I(i64),
+    B(bool),
+}
+
+/// A page of servers and whether more may follow.
+pub struct Page {
+    pub servers: Vec<Server>,
+    pub more: bool,
+    pub limit: usize,
+}
+
+impl Compute {
+    /// `GET /servers[/detail]`.
+    pub async fn list_servers(
+        &self,
+        ctx: &RequestContext,
+        q: &ListQuery,
+        mv: ApiVersion,
+    ) -> Result<Page> {
+        let admin = ctx.is_admin();
+        let mut wh: Vec<String> = Vec::new();
+        let mut binds: Vec<Bind> = Vec::new();
+        let arg = |b: Bind, binds: &mut Vec<Bind>| {
+            binds.push(b);
+            format!("${}", binds.len())
+        };
+
+        let all_tenants = q
+            .get("all_tenants")
+            .is_some_and(|v| v.is_empty() || truthy(v));
+        if all_tenants && !admin {
+            return Err(Error::Forbidden(
+                "Policy doesn't allow os_compute_api:servers:index:get_all_tenants to be performed."
+                    .into(),
+            ));
+        }
+        let project_filter = q.get("project_id").or(q.get("tenant_id"));
+        if admin && (all_tenants || project_filter.is_some()) {
+            if let Some(p) = project_filter {
+                let a = arg(Bind::S(p.to_string()), &mut binds);
+                wh.push(format!("project_id = {a}"));
+            }
+        } else {
+            let p = ctx.project_id().unwrap_or("").to_string();
+            let a = arg(Bind::S(p), &mut binds);
+            wh.push(format!("project_id = {a}"));
+        }
+
+        let changes_since = match q.get("changes-since") {
+            Some(t) => Some(ferrostack_core::time::parse_iso_time(t).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "Invalid input for query parameters changes-since. Value: {t}. '{t}' is not a 'date-time'"
+                ))
+            })?),
+            None => None,
+        };
+        let changes_before = match q.get("changes-before") {
+            Some(t) if mv.at_least(2, 66) => Some(ferrostack_core::time::parse_iso_time(t).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "Invalid input for query parameters changes-before. Value: {t}. '{t}' is not a 'date-time'"
+                ))
+            })?),
+            _ => None,
+        };
+        if let (Some(a), Some(b)) = (changes_since, changes_before)
+            && a > b
+        {
+            return Err(Error::BadRequest(
+                "The value of changes-since must be less than or equal to changes-before.".into(),
+            ));
+        }
+        let want_deleted = admin && q.get("deleted").is_some_and(truthy);
+        if want_deleted {
+            let a = arg(Bind::B(true), &mut binds);
+            wh.push(format!("deleted = {a}"));
+        } else if changes_since.is_none() && changes_before.is_none() {
+            let a = arg(Bind::B(false), &mut binds);
+            wh.push(format!("deleted = {a}"));
+        }
+        if let Some(t) = changes_since {
+            let a = arg(Bind::I(t * 1_000_000), &mut binds);
+            wh.push(format!("updated_at_us >= {a}"));
+        }
+        if let Some(t) = changes_before {
+            let a = arg(Bind::I(t * 1_000_000 + 999_999), &mut binds);
+            wh.push(format!("updated_at_us <= {a}"));
+        }
+
+        // status: Nova maps it back to vm states; an unknown one is 400 from 2.38.
+        let mut status_filter: Option<Vec<String>> = None;
+        let statuses = q.all("status");
+        if !statuses.is_empty() {
+            let mut vms = Vec::new();
+            let mut names = Vec::new();
+            for s in &statuses {
+                match vm_states_for_status(s) {
+                    Some(v) => {
+                        vms.extend(v);
+                        names.push(s.to_ascii_uppercase());
+                    }
+                    None if mv.at_least(2, 38) => {
+                        return Err(Error::BadRequest("Invalid status value".to_string()));
+                    }
+                    None => {
+                        return Ok(Page {
+                            servers: vec![],
+                            more: false,
+                            limit: 0,
+                        });
+                    }
+                }
+            }
+            if vms.is_empty() {
+                return Ok(Page {
+                    servers: vec![],
+                    more: false,
+                    limit: 0,
+                });
+            }
+            let list: Vec<String> = vms
+                .iter()
+                .map(|v| arg(Bind::S(v.as_str().to_string()), &mut binds))
+                .collect();
+            wh.push(format!("vm_state IN ({})", list.join(", ")));
+            status_filter = Some(names);
+        }
+        for (param, col) in [
+            ("flavor", "flavor_id"),
+            ("reservation_id", "reservation_id"),
+            ("availability_zone", "availability_zone"),
+            ("uuid", "id"),
+        ] {
+            if let Some(v) = q.get(param) {
+                let v = if param == "flavor" {
+                    v.trim_end_matches('/')
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or(v)
+                        .to_string()
+                } else {
+                    v.to_string()
+                };
+                let a = arg(Bind::S(v), &mut binds);
+                wh.push(format!("{col} = {a}"));
+            }
+        }
+        if let Some(v) = q.get("image") {
+            let id = v
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or(v)
+                .to_string();
+            let a = arg(Bind::S(id), &mut binds);
+            wh.push(format!("image_ref = {a}"));
+        }
+        if admin {
+            for (param, col) in [("host", "host"), ("node", "host"), ("user_id", "user_id")] {
+                if let Some(v) = q.get(param) {
+                    let a = arg(Bind::S(v.to_string()), &mut binds);
+                    wh.push(format!("{col} = {a}"));
+                }
+            }
+        }
+        if let Some(v) = q.get("locked").filter(|_| mv.at_least(2, 73)) {
+            let a = arg(Bind::B(truthy(v)), &mut binds);
+            wh.push(format!("locked = {a}"));
+        }
+
+        // In-memory filters.
+        let name_re = match q.get("name").or(q.get("display_name")) {
+            Some(n) => Some(Regex::new(n).map_err(|_| {
+                Error::BadRequest(format!(
+                    "Invalid name filter: {n} is not a valid regular expression"
+                ))
+            })?),
+            None => None,
+        };
+        let ip_re = match q.get("ip").or(q.get("ip6")) {
+            Some(n) => Some(
+                Regex::new(n).map_err(|_| Error::BadRequest(format!("Invalid ip filter: {n}")))?,
+            ),
+            None => None,
+        };
+        let split_tags = |k: &str| -> Vec<String> {
+            q.get(k)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::to_string)
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (tags, tags_any, not_tags, not_tags_any) = if mv.at_least(2, 26) {
+            (
+                split_tags("tags"),
+                split_tags("tags-any"),
+                split_tags("not-tags"),
+                split_tags("not-tags-any"),
+            )
+        } else {
+            Default::default()
+        };
+        let key_name = q.get("key_name").map(str::to_string);
+        let in_memory = name_re.is_some()
+            || ip_re.is_some()
+            || !tags.is_empty()
+            || !tags_any.is_empty()
+            || !not_tags.is_empty()
+            || !not_tags_any.is_empty()
+            || key_name.is_some()
+            || status_filter.is_some();
+
+        // Sorting.
+        let sort_keys = q.all("sort_key");
+        let sort_dirs = q.all("sort_dir");
+        let mut sort: Vec<(String, bool)> = Vec::new();
+        for (i, k) in sort_keys.iter().enumerate() {
+            let col = match *k {
+                "created_at" => "created_at_us",
+                "updated_at" => "updated_at_us",
+                "display_name" | "name" => "name",
+                "uuid" | "id" => "id",
+                "vm_state" => "vm_state",
+                "task_state" => "task_state",
+                "power_state" => "power_state",
+                "launch_index" => "launch_index",
+                "availability_zone" => "availability_zone",
+                "project_id" => "project_id",
+                "user_id" => "user_id",
+                "image_ref" => "image_ref",
+                "instance_type_id" | "flavor" => "flavor_id",
+                "host" | "node" if admin => "host",
+                "host" | "node" => {
+                    return Err(Error::Forbidden(format!(
+                        "Only administrators can sort servers by {k}"
+                    )));
+                }
+                other => {
+                    return Err(Error::BadRequest(format!(
+                        "Invalid input for query parameters sort_key. Value: {other}."
+                    )));
+                }
+            };
+            let dir = sort_dirs.get(i).copied().unwrap_or("desc");
+            let desc = match dir {
+                "desc" => true,
+                "asc" => false,
+                other => {
+                    return Err(Error::BadRequest(format!(
+                        "Invalid input for query parameters sort_dir. Value: {other}."
+                    )));
+                }
+            };
+            sort.push((col.to_string(), desc));
+        }
+        let default_sort =
+            sort.is_empty() || (sort.len() == 1 && sort[0].0 == "created_at_us" && sort[0].1);
+        if sort.is_empty() {
+            sort.push(("created_at_us".into(), true));
+        }
+        if !sort.iter().any(|(c, _)| c == "id") {
+            let d = sort[0].1;
+            sort.push(("id".into(), d));
+        }
+
+        let max = self.settings.compute.max_limit.max(1);
+        let limit = match q.get("limit") {
+            Some(l) => {
+                let n: i64 = l.parse().map_err(|_| {
+                    Error::BadRequest(format!("Invalid input for query parameters limit. Value: {l}. '{l}' does not match '^[0-9]*$'"))
+                })?;
+                if n < 0 {
+                    return Err(Error::BadRequest(format!(
+                        "Invalid input for query parameters limit. Value: {l}."
+                    )));
+                }
+                (n as usize).min(max)
+            }
+            None => max,
+        };
+        let marker = match q.get("marker") {
+            Some(m) => {
+                let mut conn = self.db.pool().acquire().await?;
+                let found = records::load(&mut conn, m).await?;
+                match found {
+                    Some(s) if admin || Some(s.project_id.as_str()) == ctx.project_id() => Some(s),
+                    _ => return Err(Error::BadRequest(format!("marker [{m}] not found"))),
+                }
+            }
+            None => None,
+        };
+
+        let fast = default_sort && !in_memory;
+        let mut sql = format!("SELECT {COLUMNS} FROM servers");
+        if fast && let Some(m) = &marker {
+            let a = arg(Bind::I(m.created_at_us), &mut binds);
+            let b = arg(Bind::S(m.id.clone()), &mut binds);
+            wh.push(format!(
+                "(created_at_us < {a} OR (created_at_us = {a} AND id < {b}))"
+            ));
+        }
+        if !wh.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&wh.join(" AND "));
+        }
+        let order: Vec<String> = sort
+            .iter()
+            .map(|(c, d)| format!("{c} {}", if *d { "DESC" } else { "ASC" }))
+            .collect();
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&order.join(", "));
+        if fast {
+            let a = arg(Bind::I(limit as i64 + 1), &mut binds);
+            sql.push_str(&format!(" LIMIT {a}"));
+        }
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for b in binds {
+            query = match b {
+                Bind::S(s) => query.bind(s),
+                Bind::I(i) => query.bind(i),
+                Bind::B(b) => query.bind(b),
+            };
+        }
+        let rows = query.fetch_all(self.db.pool()).await?;
+        let mut servers = Vec::with_capacity(rows.len());
+        for r in &rows {
+            servers.push(records::from_row(r)?);
+        }
+        if !fast {
+            servers.retain(|s| {
+                if let Some(re) = &name_re
+                    && !re.is_match(&s.name)
+                {
+                    return false;
+                }
+                if let Some(names) = &status_filter
+                    && !names.iter().any(|n| n == s.status())
+                {
+                    return false;
+                }
+                if let Some(re) = &ip_re
+                    && !s
+                        .doc
+                        .addresses
+                        .iter()
+                        .flat_map(|v| v.fixed_ips.iter())
+                        .any(|ip| re.is_match(&ip.ip_address))
+                {
+                    return false;
+                }
+                if let Some(k) = &key_name
+                    && s.doc.key_name.as_deref() != Some(k.as_str())
+                {
+                    return false;
+                }
+                let has = |t: &String| s.doc.tags.contains(t);
+                if !tags.iter().all(has) {
+                    return false;
+                }
+                if !tags_any.is_empty() && !tags_any.iter().any(has) {
+                    return false;
+                }
+                if !not_tags.is_empty() && not_tags.iter().all(has) {
+                    return false;
+                }
+                if not_tags_any.iter().any(has) {
+                    return false;
+                }
+                true
+            });
+            if let Some(m) = &marker {
+                let pos: HashMap<&str, usize> = servers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (s.id.as_str(), i))
+                    .collect();
+                let start = pos.get(m.id.as_str()).map_or(0, |i| i + 1);
+                servers.drain(..start.min(servers.len()));
+            }
+        }
+        let more = servers.len() > limit;
+        servers.truncate(limit);
+        Ok(Page {
+            servers,
+            more,
+            limit,
+        })
+    }
+}
