@@ -19,6 +19,9 @@ pub enum Error {
     /// 409 conflictingRequest (wrong state, locked, name taken).
     #[error("{0}")]
     Conflict(String),
+    /// 409: the row changed under a read-modify-write; callers retry it.
+    #[error("{0}")]
+    Stale(String),
     /// 413 overLimit.
     #[error("{0}")]
     OverLimit(String),

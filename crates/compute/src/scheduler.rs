@@ -161,7 +161,7 @@ impl Compute {
             }
             s.updated_at_us = now_us();
             let mut tx = self.db.begin_write().await?;
-            if records::update_if(&mut tx, &s, expected).await? && failed.is_some() {
+            if records::update_if(&mut tx, &mut s, expected).await? && failed.is_some() {
                 instance_actions::event(
                     &mut tx,
                     &instance_actions::EventRecord {

@@ -90,6 +90,9 @@ pub enum BenchCommand {
     /// Image upload/download MB/s through the API beside this machine's disk and
     /// hashing limits, and the server's peak RSS.
     Image(crate::bench::image::ImageBench),
+    /// Servers through the Nova API with the fake driver: create → ACTIVE latency,
+    /// creates per second with concurrent clients, list latency with 10,000 servers, RSS.
+    Compute(crate::bench::compute::ComputeBench),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -149,5 +152,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Image(b),
         } => crate::bench::image::run(b).await,
+        Command::Bench {
+            what: BenchCommand::Compute(b),
+        } => crate::bench::compute::run(b).await,
     }
 }

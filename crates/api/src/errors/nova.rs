@@ -36,7 +36,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
-        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Conflict(_) | Error::Stale(_) => StatusCode::CONFLICT,
         Error::OverLimit(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

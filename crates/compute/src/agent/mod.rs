@@ -436,7 +436,15 @@ impl Agent {
                 }
             }
             Step::Snapshot => s.doc.pending.snapshot_image_id = None,
-            Step::ConfirmResize | Step::RevertResize => s.doc.old_flavor = None,
+            Step::ConfirmResize | Step::RevertResize => {
+                // Back to where the resize started (a stopped server stays stopped).
+                let back = s.doc.pending.old_vm_state.take().unwrap_or(VmState::Active);
+                s.vm_state = back;
+                if back == VmState::Stopped {
+                    s.power_state = PowerState::Shutdown.code();
+                }
+                s.doc.old_flavor = None;
+            }
             Step::FinishDelete => {
                 s.deleted = true;
                 s.deleted_at_us = Some(now);
@@ -449,7 +457,7 @@ impl Agent {
         s.updated_at_us = now;
         let finished = s.task_state.is_none();
         let mut tx = self.compute.db.begin_write().await?;
-        if !records::update_if(&mut tx, &s, expected).await? {
+        if !records::update_if(&mut tx, &mut s, expected).await? {
             // The user changed their mind meanwhile; the next pass serves the new intent.
             tx.rollback().await?;
             self.compute.poke();
@@ -517,7 +525,7 @@ impl Agent {
         s.doc.last_error = Some(why.clone());
         s.updated_at_us = now;
         let mut tx = self.compute.db.begin_write().await?;
-        if records::update_if(&mut tx, &s, expected).await? && give_up {
+        if records::update_if(&mut tx, &mut s, expected).await? && give_up {
             instance_actions::event(
                 &mut tx,
                 &instance_actions::EventRecord {
@@ -560,7 +568,7 @@ impl Agent {
             }
             s.updated_at_us = now_us();
             let mut tx = self.compute.db.begin_write().await?;
-            records::update_if(&mut tx, &s, expected).await?;
+            records::update_if(&mut tx, &mut s, expected).await?;
             tx.commit().await?;
         }
         Ok(())

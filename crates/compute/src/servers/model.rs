@@ -217,6 +217,9 @@ pub struct Pending {
     pub admin_pass: Option<String>,
     /// The action's request id, to finish its event.
     pub request_id: Option<String>,
+    /// resize: the vm state to return to on confirm or revert (Nova's `old_vm_state`).
+    #[serde(default)]
+    pub old_vm_state: Option<VmState>,
 }
 
 /// Everything about a server that is not an indexed column.

@@ -86,7 +86,128 @@ fn conflict_state(action: &str, s: &Server) -> Error {
     ))
 }
 
+/// Runs a read-modify-write until it lands: another writer (the agent recording a
+/// step, another request) may have changed the row between the read and the write.
+macro_rules! retrying {
+    ($attempt:expr) => {{
+        let mut tries = 0u64;
+        loop {
+            match $attempt.await {
+                Err(Error::Stale(_)) if tries < 20 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(tries * 2)).await;
+                }
+                Err(Error::Stale(_)) => {
+                    break Err(Error::Conflict(
+                        "The server is changing too fast to apply this request; try again.".into(),
+                    ));
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
 impl Compute {
+    pub async fn update_server(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        name: Option<String>,
+        description: Option<Option<String>>,
+        hostname: Option<String>,
+    ) -> Result<Server> {
+        retrying!(self.update_server_once(
+            ctx,
+            id,
+            name.clone(),
+            description.clone(),
+            hostname.clone()
+        ))
+    }
+
+    pub async fn delete_server(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        request_id: &str,
+    ) -> Result<()> {
+        retrying!(self.delete_server_once(ctx, id, request_id))
+    }
+
+    pub async fn set_server_metadata(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        items: BTreeMap<String, String>,
+        replace: bool,
+    ) -> Result<BTreeMap<String, String>> {
+        retrying!(self.set_server_metadata_once(ctx, id, items.clone(), replace))
+    }
+
+    pub async fn delete_server_metadata(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        key: &str,
+    ) -> Result<()> {
+        retrying!(self.delete_server_metadata_once(ctx, id, key))
+    }
+
+    pub async fn set_server_tags(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        tags: Vec<String>,
+    ) -> Result<Vec<String>> {
+        retrying!(self.set_server_tags_once(ctx, id, tags.clone()))
+    }
+
+    pub async fn add_server_tag(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        tag: String,
+    ) -> Result<bool> {
+        retrying!(self.add_server_tag_once(ctx, id, tag.clone()))
+    }
+
+    pub async fn delete_server_tag(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        tag: Option<&str>,
+    ) -> Result<()> {
+        retrying!(self.delete_server_tag_once(ctx, id, tag))
+    }
+
+    pub async fn reset_state(&self, ctx: &RequestContext, id: &str, state: &str) -> Result<()> {
+        retrying!(self.reset_state_once(ctx, id, state))
+    }
+
+    pub async fn server_password(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        clear: bool,
+    ) -> Result<String> {
+        retrying!(self.server_password_once(ctx, id, clear))
+    }
+
+    /// A server action (`POST /servers/{id}/action`).
+    pub async fn server_action(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        action: Action,
+        request_id: &str,
+    ) -> Result<ActionOutcome> {
+        // A snapshot's image id is chosen once, so a retried attempt finds the
+        // image its first attempt made instead of making another.
+        let image_id = ferrostack_core::ids::new_uuid();
+        retrying!(self.server_action_once(ctx, id, action.clone(), request_id, &image_id))
+    }
+
     /// A server the caller may see (404 otherwise, as Nova answers).
     pub async fn get_server(&self, ctx: &RequestContext, id: &str) -> Result<Server> {
         let mut conn = self.db.pool().acquire().await?;
@@ -122,17 +243,13 @@ impl Compute {
     async fn save(&self, mut s: Server, bump: bool) -> Result<Server> {
         let expected = s.generation;
         if bump {
-            s.generation += 1;
             s.attempts = 0;
             s.next_attempt_us = 0;
         }
         s.updated_at_us = now_us();
         let mut tx = self.db.begin_write().await?;
-        if !records::update_if(&mut tx, &s, expected).await? {
-            return Err(Error::Conflict(format!(
-                "Instance {} changed while this request was handled; try again.",
-                s.id
-            )));
+        if !records::update_if(&mut tx, &mut s, expected).await? {
+            return Err(Error::Stale(s.id.clone()));
         }
         tx.commit().await?;
         if bump {
@@ -149,7 +266,6 @@ impl Compute {
         request_id: &str,
     ) -> Result<Server> {
         let expected = s.generation;
-        s.generation += 1;
         s.attempts = 0;
         s.next_attempt_us = 0;
         s.doc.pending.request_id = Some(request_id.to_string());
@@ -157,11 +273,8 @@ impl Compute {
         let now = now_us();
         s.updated_at_us = now;
         let mut tx = self.db.begin_write().await?;
-        if !records::update_if(&mut tx, &s, expected).await? {
-            return Err(Error::Conflict(format!(
-                "Instance {} changed while this request was handled; try again.",
-                s.id
-            )));
+        if !records::update_if(&mut tx, &mut s, expected).await? {
+            return Err(Error::Stale(s.id.clone()));
         }
         instance_actions::start(&mut tx, ctx, &s.id, &s.project_id, action, request_id, now)
             .await?;
@@ -171,7 +284,7 @@ impl Compute {
     }
 
     /// `PUT /servers/{id}`: name, description, hostname, access IPs.
-    pub async fn update_server(
+    async fn update_server_once(
         &self,
         ctx: &RequestContext,
         id: &str,
@@ -197,7 +310,7 @@ impl Compute {
 
     /// `DELETE /servers/{id}` (and `forceDelete`). A server not yet on a host is
     /// deleted at once; otherwise the host agent destroys it and frees its ports.
-    pub async fn delete_server(
+    async fn delete_server_once(
         &self,
         ctx: &RequestContext,
         id: &str,
@@ -218,7 +331,6 @@ impl Compute {
             // Nothing exists on any host yet: a local delete.
             let expected = s.generation;
             let now = now_us();
-            s.generation += 1;
             s.vm_state = VmState::Deleted;
             s.task_state = None;
             s.deleted = true;
@@ -227,10 +339,8 @@ impl Compute {
             s.updated_at_us = now;
             s.doc.pending = Default::default();
             let mut tx = self.db.begin_write().await?;
-            if !records::update_if(&mut tx, &s, expected).await? {
-                return Err(Error::Conflict(format!(
-                    "Instance {id} changed while this request was handled; try again."
-                )));
+            if !records::update_if(&mut tx, &mut s, expected).await? {
+                return Err(Error::Stale(id.to_string()));
             }
             instance_actions::start(&mut tx, ctx, id, &s.project_id, "delete", request_id, now)
                 .await?;
@@ -245,7 +355,7 @@ impl Compute {
     }
 
     /// Server metadata: replace all (`PUT`), merge (`POST`), set one, delete one.
-    pub async fn set_server_metadata(
+    async fn set_server_metadata_once(
         &self,
         ctx: &RequestContext,
         id: &str,
@@ -274,7 +384,7 @@ impl Compute {
         Ok(self.save(s, false).await?.doc.metadata)
     }
 
-    pub async fn delete_server_metadata(
+    async fn delete_server_metadata_once(
         &self,
         ctx: &RequestContext,
         id: &str,
@@ -292,7 +402,7 @@ impl Compute {
     }
 
     /// Server tags: replace all, add one, delete one, delete all.
-    pub async fn set_server_tags(
+    async fn set_server_tags_once(
         &self,
         ctx: &RequestContext,
         id: &str,
@@ -325,7 +435,7 @@ impl Compute {
         }
     }
 
-    pub async fn add_server_tag(
+    async fn add_server_tag_once(
         &self,
         ctx: &RequestContext,
         id: &str,
@@ -349,7 +459,7 @@ impl Compute {
         Ok(true)
     }
 
-    pub async fn delete_server_tag(
+    async fn delete_server_tag_once(
         &self,
         ctx: &RequestContext,
         id: &str,
@@ -374,12 +484,13 @@ impl Compute {
     }
 
     /// A server action (`POST /servers/{id}/action`).
-    pub async fn server_action(
+    async fn server_action_once(
         &self,
         ctx: &RequestContext,
         id: &str,
         action: Action,
         request_id: &str,
+        new_image_id: &str,
     ) -> Result<ActionOutcome> {
         let mut s = self
             .writable(ctx, id, "os_compute_api:servers:action")
@@ -594,6 +705,7 @@ impl Compute {
                         }
                     }
                 }
+                s.doc.pending.old_vm_state = Some(s.vm_state);
                 s.doc.old_flavor = Some(s.doc.flavor.clone());
                 s.doc.flavor = new.clone();
                 s.flavor_id = new.id.clone();
@@ -633,6 +745,7 @@ impl Compute {
                     return Err(conflict_state("createImage", &s));
                 }
                 let mut body = serde_json::json!({
+                    "id": new_image_id,
                     "name": name,
                     "disk_format": "raw",
                     "container_format": "bare",
@@ -652,9 +765,12 @@ impl Compute {
                         obj.insert(k, serde_json::Value::String(v));
                     }
                 }
-                let image = self.images.create(ctx, body).await?;
-                s.doc.pending.snapshot_image_id = Some(image.id.clone());
-                outcome.image_id = Some(image.id);
+                match self.images.create(ctx, body).await {
+                    Ok(_) | Err(ferrostack_image::Error::Conflict(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                s.doc.pending.snapshot_image_id = Some(new_image_id.to_string());
+                outcome.image_id = Some(new_image_id.to_string());
                 ("createImage", Some(TaskState::ImageSnapshot))
             }
             Action::ChangePassword { password } => {
@@ -673,7 +789,7 @@ impl Compute {
     }
 
     /// `os-resetState` (admin): forces the vm state and clears the task.
-    pub async fn reset_state(&self, ctx: &RequestContext, id: &str, state: &str) -> Result<()> {
+    async fn reset_state_once(&self, ctx: &RequestContext, id: &str, state: &str) -> Result<()> {
         if !ctx.is_admin() {
             return Err(Error::Forbidden(
                 "Policy doesn't allow os_compute_api:os-admin-actions:reset_state to be performed."
@@ -714,7 +830,7 @@ impl Compute {
     }
 
     /// `os-server-password`: the encrypted password the guest posted, or "".
-    pub async fn server_password(
+    async fn server_password_once(
         &self,
         ctx: &RequestContext,
         id: &str,

@@ -3,7 +3,7 @@
 //! so a page of 1,000 out of 10,000 servers reads 1,000 rows; other filters and
 //! sorts load the matching rows and finish in memory.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
 
 use regex::Regex;
 use sqlx::AssertSqlSafe;
@@ -421,14 +421,12 @@ impl Compute {
                 }
                 true
             });
+            // One order for sorting and for the marker (the database's collation
+            // may differ from byte order): rows after the marker's position, even
+            // when the marker itself is filtered out or deleted.
+            servers.sort_by(|a, b| compare(&sort, a, b));
             if let Some(m) = &marker {
-                let pos: HashMap<&str, usize> = servers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| (s.id.as_str(), i))
-                    .collect();
-                let start = pos.get(m.id.as_str()).map_or(0, |i| i + 1);
-                servers.drain(..start.min(servers.len()));
+                servers.retain(|s| compare(&sort, s, m) == Ordering::Greater);
             }
         }
         let more = servers.len() > limit;
@@ -439,4 +437,45 @@ impl Compute {
             limit,
         })
     }
+}
+
+/// A sortable column value.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Key<'a> {
+    Null,
+    Int(i64),
+    Str(&'a str),
+}
+
+fn key<'a>(s: &'a Server, col: &str) -> Key<'a> {
+    let opt = |v: Option<&'a str>| v.map_or(Key::Null, Key::Str);
+    match col {
+        "created_at_us" => Key::Int(s.created_at_us),
+        "updated_at_us" => Key::Int(s.updated_at_us),
+        "name" => Key::Str(&s.name),
+        "id" => Key::Str(&s.id),
+        "vm_state" => Key::Str(s.vm_state.as_str()),
+        "task_state" => opt(s.task_state.map(|t| t.as_str())),
+        "power_state" => Key::Int(s.power_state),
+        "launch_index" => Key::Int(s.launch_index),
+        "availability_zone" => opt(s.availability_zone.as_deref()),
+        "project_id" => Key::Str(&s.project_id),
+        "user_id" => Key::Str(&s.user_id),
+        "image_ref" => Key::Str(&s.image_ref),
+        "flavor_id" => Key::Str(&s.flavor_id),
+        "host" => opt(s.host.as_deref()),
+        _ => Key::Null,
+    }
+}
+
+/// The list order: `Less` = `a` comes first.
+fn compare(sort: &[(String, bool)], a: &Server, b: &Server) -> Ordering {
+    for (col, desc) in sort {
+        let o = key(a, col).cmp(&key(b, col));
+        let o = if *desc { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
 }

@@ -118,13 +118,16 @@ fn bind_all<'q>(
         .bind(doc))
 }
 
-/// Writes the whole row back if its generation is still `expected_generation`.
-/// Returns whether it was written.
+/// Writes the whole row back if its generation is still `expected_generation`, and
+/// moves the generation on by one (every writer — API, scheduler, agent — checks
+/// it, so no writer overwrites a change it did not see). Returns whether it was
+/// written; on success `s.generation` is the new generation.
 pub async fn update_if(
     conn: &mut AnyConnection,
-    s: &Server,
+    s: &mut Server,
     expected_generation: i64,
 ) -> Result<bool> {
+    s.generation = expected_generation + 1;
     let doc = serde_json::to_string(&s.doc)?;
     let done = sqlx::query(
         "UPDATE servers SET name = $2, vm_state = $3, task_state = $4, power_state = $5, \

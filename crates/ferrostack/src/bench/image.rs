@@ -39,7 +39,7 @@ fn mbps(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / 1e6 / d.as_secs_f64()
 }
 
-async fn admin_token(host: &str, password: &str) -> anyhow::Result<String> {
+pub(crate) async fn admin_token(host: &str, password: &str) -> anyhow::Result<String> {
     let mut c = Conn::open(host).await?;
     let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": "admin", "domain": {"name": "Default"}, "password": password}}},

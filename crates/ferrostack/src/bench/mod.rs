@@ -14,6 +14,7 @@
 //! - and, when `wrk` is installed, wrk's own numbers for validation at 8
 //!   connections (the reference measurement).
 
+pub mod compute;
 pub mod image;
 
 use std::path::Path;
@@ -53,10 +54,20 @@ impl Drop for Server {
 }
 
 pub(crate) async fn start_server(state: &Path, password: &str) -> anyhow::Result<Server> {
+    start_server_with(state, password, &[]).await
+}
+
+/// A child server with extra environment (configuration) variables.
+pub(crate) async fn start_server_with(
+    state: &Path,
+    password: &str,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Server> {
     let exe = std::env::current_exe()?;
     let mut child = tokio::process::Command::new(exe)
         .args(["up", "--listen", "127.0.0.1:0", "--state-dir"])
         .arg(state)
+        .envs(env.iter().copied())
         .env("FERROSTACK_BOOTSTRAP__ADMIN_PASSWORD", password)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -144,6 +155,31 @@ impl Conn {
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await?.to_bytes();
         Ok((status, headers, bytes))
+    }
+}
+
+impl Conn {
+    /// Sends raw bytes (`application/octet-stream`) with a token.
+    async fn send_bytes(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: &str,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<(u16, hyper::HeaderMap, Bytes)> {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.host)
+            .header("x-auth-token", token)
+            .header("content-type", "application/octet-stream")
+            .body(Full::new(Bytes::from(bytes)))?;
+        self.sender.ready().await?;
+        let resp = self.sender.send_request(req).await?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, headers, body))
     }
 }
 
