@@ -76,7 +76,8 @@ def test_ec2_credentials_create_list_show_delete(cloud):
 
     cloud.openstack("ec2", "credentials", "delete", access, fmt=None)
     assert access not in column(cloud.openstack("ec2", "credentials", "list"), "access")
-    # upstream answers 401 "EC2 access key not found." here, not 404
+    # upstream answers 404 (the credential is gone); 401 "EC2 access key not found." is for
+    # a credential that is not an ec2 one
     assert "not found" in cloud.openstack_fails("ec2", "credentials", "show", access).lower()
 
 
