@@ -19,11 +19,18 @@ use crate::status::Status;
 use crate::store::{FilesystemStore, ImageStore};
 
 /// The image migrations, numbered in image's range (2_000_000+).
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    2_000_001,
-    "image",
-    include_str!("../migrations/2000001_image.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        2_000_001,
+        "image",
+        include_str!("../migrations/2000001_image.sql"),
+    ),
+    (
+        2_000_002,
+        "image tasks",
+        include_str!("../migrations/2000002_image_tasks.sql"),
+    ),
+];
 
 /// Limits, with Glance's names and defaults.
 #[derive(Debug, Clone)]

@@ -180,3 +180,12 @@ pub async fn delete_tag(
     s.image.delete_tag(c.ctx(), &id, &tag).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+/// `GET /v2/images/{id}/tasks` (Image API v2.12): the image's import tasks.
+pub async fn tasks(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult {
+    let tasks = s.image.image_tasks(c.ctx(), &id).await?;
+    Ok(axum::Json(json!({
+        "tasks": tasks.iter().map(|t| t.to_json()).collect::<Vec<_>>()
+    }))
+    .into_response())
+}

@@ -299,4 +299,63 @@ both_backends!(glance_behaviours_tempest_checks, |s: Server| async move {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(show(&s, &user, &id).await.get("stores").is_none());
+
+    // An import is a task (GET /v2/images/{id}/tasks, v2.12) carrying its request id.
+    let imp = create(&s, &user, "task").await;
+    assert_eq!(
+        put_bytes(&s, &user, &imp, "stage", vec![1u8; 4096]).await,
+        StatusCode::NO_CONTENT
+    );
+    let r = s
+        .client
+        .post(image_url(&s, &format!("/v2/images/{imp}/import")))
+        .header("X-Auth-Token", &user)
+        .json(&json!({"method": {"name": "glance-direct"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let request_id = r.headers()["x-openstack-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let task = loop {
+        let v: Value = s
+            .client
+            .get(image_url(&s, &format!("/v2/images/{imp}/tasks")))
+            .header("X-Auth-Token", &user)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let tasks = v["tasks"].as_array().unwrap().clone();
+        assert_eq!(tasks.len(), 1, "{v}");
+        if tasks[0]["status"] == "success" {
+            break tasks[0].clone();
+        }
+        assert_eq!(tasks[0]["status"], "processing", "{v}");
+        assert!(Instant::now() < deadline, "task did not finish: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(task["type"], "api_image_import");
+    assert_eq!(task["image_id"], imp.as_str());
+    assert_eq!(task["request_id"], request_id.as_str());
+    assert_eq!(
+        task["input"]["import_req"]["method"]["name"],
+        "glance-direct"
+    );
+    assert_eq!(show(&s, &user, &imp).await["status"], "active");
+    // not someone else's to see
+    let other = s.auth("gu2", "gpw2", Some("gp2")).await.subject.unwrap();
+    let r = s
+        .client
+        .get(image_url(&s, &format!("/v2/images/{imp}/tasks")))
+        .header("X-Auth-Token", &other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 });

@@ -69,7 +69,7 @@ both_backends!(
             Some(json!({"user": {"name": "u", "domain_id": "nope"}})),
         )
         .await
-        .assert_error(StatusCode::BAD_REQUEST);
+        .assert_error(StatusCode::NOT_FOUND); // Keystone: get_domain's DomainNotFound
         let list = s
             .call(Method::GET, "/v3/projects?name=dup", Some(&admin), None)
             .await;
