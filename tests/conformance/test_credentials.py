@@ -76,8 +76,10 @@ def test_ec2_credentials_create_list_show_delete(cloud):
 
     cloud.openstack("ec2", "credentials", "delete", access, fmt=None)
     assert access not in column(cloud.openstack("ec2", "credentials", "list"), "access")
-    # upstream answers 401 "EC2 access key not found." here, not 404
-    assert "not found" in cloud.openstack_fails("ec2", "credentials", "show", access).lower()
+    # upstream answers 404 (the credential is gone); 401 "EC2 access key not found." is for
+    # a credential that is not an ec2 one
+    err = cloud.openstack_fails("ec2", "credentials", "show", access, status=404)
+    assert "could not find credential" in err.lower()
 
 
 def test_ec2_credentials_for_another_user_and_project(cloud, member):

@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 use ferrostack_core::RequestContext;
 use ferrostack_core::db::get_bool;
 use ferrostack_core::ids::new_hex_id;
-use ferrostack_core::time::{iso_time, parse_iso_time, unix_now};
+use ferrostack_core::time::unix_now;
 
 use crate::error::{Error, Result};
 use crate::fields::Fields;
@@ -22,6 +22,35 @@ use crate::model::{ApplicationCredential, RoleRef, Target, User};
 use crate::password;
 use crate::policy;
 use crate::service::{Identity, dup};
+
+/// Parses an ISO 8601 time as clients send it (`...Z`, an offset, or no zone: UTC),
+/// keeping microseconds: Unix microseconds.
+fn parse_time_us(s: &str) -> Option<i64> {
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+    let s = s.trim();
+    let t = OffsetDateTime::parse(s, &Rfc3339)
+        .or_else(|_| OffsetDateTime::parse(&format!("{s}Z"), &Rfc3339))
+        .ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1000).ok()
+}
+
+/// `2026-12-01T11:19:52.358392`: how Keystone shows an application credential's
+/// `expires_at` (UTC, microseconds, no zone designator).
+fn keystone_time_us(us: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
 
 impl Identity {
     fn app_cred_from_row(
@@ -40,6 +69,9 @@ impl Identity {
             })
             .collect();
         let expires: Option<i64> = r.try_get("expires_at")?;
+        let expires_us: Option<i64> = r
+            .try_get::<Option<i64>, _>("expires_at_us")?
+            .or(expires.map(|e| e * 1_000_000));
         let description: String = r.try_get("description")?;
         Ok(ApplicationCredential {
             id: r.try_get("id")?,
@@ -47,7 +79,7 @@ impl Identity {
             description: (!description.is_empty()).then_some(description),
             user_id: r.try_get("user_id")?,
             project_id: r.try_get("project_id")?,
-            expires_at: expires.map(iso_time),
+            expires_at: expires_us.map(keystone_time_us),
             unrestricted: get_bool(r, "unrestricted")?,
             roles,
             access_rules: vec![],
@@ -107,12 +139,12 @@ impl Identity {
         let expires_at = match f.take("expires_at") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => {
-                let t = parse_iso_time(&s).ok_or_else(|| {
+                let t = parse_time_us(&s).ok_or_else(|| {
                     Error::Validation(format!(
                         "Invalid input for field 'expires_at': '{s}' is not a valid time"
                     ))
                 })?;
-                if t <= unix_now() {
+                if t <= unix_now() * 1_000_000 {
                     return Err(Error::Validation(
                         "The application credential's expires_at must be in the future.".into(),
                     ));
@@ -185,8 +217,8 @@ impl Identity {
         let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO application_credentials (id, name, user_id, project_id, description, \
-             secret_hash, expires_at, unrestricted, role_ids, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             secret_hash, expires_at, unrestricted, role_ids, created_at, expires_at_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&id)
         .bind(&name)
@@ -194,10 +226,11 @@ impl Identity {
         .bind(&project_id)
         .bind(&description)
         .bind(hash)
-        .bind(expires_at)
+        .bind(expires_at.map(|us: i64| us.div_euclid(1_000_000)))
         .bind(unrestricted)
         .bind(serde_json::to_string(&role_ids)?)
         .bind(unix_now())
+        .bind(expires_at)
         .execute(&mut *tx)
         .await
         .map_err(dup(

@@ -529,6 +529,9 @@ impl Identity {
             .expand_roles(&direct)
             .into_iter()
             .filter_map(|id| snap.roles.get(&id))
+            // Domain-specific roles only carry implications; Keystone strips them from
+            // effective roles (tokens, `effective` listings) once those are expanded.
+            .filter(|r| r.domain_id.is_none())
             .map(|r| RoleRef {
                 id: r.id.clone(),
                 name: r.name.clone(),
@@ -603,6 +606,9 @@ impl Identity {
                 };
                 for (u, via) in users {
                     for role in snap.expand_roles([&a.role_id]) {
+                        if snap.roles.get(&role).is_some_and(|r| r.domain_id.is_some()) {
+                            continue; // stripped, as in effective_roles
+                        }
                         let prior = (role != a.role_id).then(|| a.role_id.clone());
                         out.insert(Assignment {
                             actor: Actor::User(u.clone()),

@@ -387,16 +387,20 @@ impl Identity {
         let url = f.required_string("url", 2048)?;
         Self::check_url(&url)?;
         let legacy_region = f.nullable_string("region", 255)?.flatten();
-        let region_id = f
-            .nullable_string("region_id", 255)?
-            .flatten()
-            .or(legacy_region);
+        let region_id = f.nullable_string("region_id", 255)?.flatten();
         let enabled = f.bool("enabled")?.unwrap_or(true);
         f.take("id");
         let extra = f.into_extra();
         self.service(&service_id)
             .await
             .map_err(|_| Error::Validation(format!("Could not find service: {service_id}.")))?;
+        let region_id = match (region_id, legacy_region) {
+            (None, Some(legacy)) => {
+                self.ensure_legacy_region(&legacy).await?;
+                Some(legacy)
+            }
+            (r, _) => r,
+        };
         if let Some(r) = &region_id {
             self.region(r)
                 .await
@@ -414,6 +418,25 @@ impl Identity {
         )
         .await?;
         self.endpoint(&id).await
+    }
+
+    /// An endpoint given the v2-style `region` (not `region_id`) names its region, which
+    /// Keystone creates when it does not exist yet (backward compatibility with v2 clients).
+    async fn ensure_legacy_region(&self, id: &str) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        let created = sqlx::query(
+            "INSERT INTO regions (id, description, parent_region_id, extra) \
+             VALUES ($1, '', NULL, '{}') ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if created > 0 {
+            self.commit(tx, vec![]).await
+        } else {
+            Ok(())
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -490,7 +513,11 @@ impl Identity {
             e.url = u;
         }
         let legacy = f.nullable_string("region", 255)?;
-        if let Some(r) = f.nullable_string("region_id", 255)?.or(legacy) {
+        let region_id = f.nullable_string("region_id", 255)?;
+        if let (None, Some(Some(name))) = (&region_id, &legacy) {
+            self.ensure_legacy_region(name).await?;
+        }
+        if let Some(r) = region_id.or(legacy) {
             if let Some(rid) = &r {
                 self.region(rid)
                     .await

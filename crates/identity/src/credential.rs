@@ -202,6 +202,7 @@ impl Identity {
         if let Some(t) = f.string("type", 255)? {
             c.kind = t;
         }
+        let old_blob = c.blob.clone();
         if let Some(b) = f.string("blob", 65536)? {
             c.blob = b;
         }
@@ -212,11 +213,18 @@ impl Identity {
                     "Credentials of type ec2 need a project_id.".into(),
                 ));
             }
-            if ec2_credential_id(&Self::ec2_blob_access(&c.blob)?) != c.id {
-                return Err(Error::Validation(
-                    "The access key of an ec2 credential cannot change; create a new credential."
-                        .into(),
-                ));
+            // Keystone lets an ec2 blob change, its access key included (the id stays the
+            // hash of the first one), but not the scope it was created with.
+            Self::ec2_blob_access(&c.blob)?;
+            let old: Value = serde_json::from_str(&old_blob).unwrap_or(Value::Null);
+            let new: Value = serde_json::from_str(&c.blob).unwrap_or(Value::Null);
+            for key in ["trust_id", "app_cred_id", "access_token_id", "access_id"] {
+                let get = |v: &Value| v.get(key).filter(|x| !x.is_null()).cloned();
+                if get(&old) != get(&new) {
+                    return Err(Error::Validation(format!(
+                        "{key} can not be updated for credential"
+                    )));
+                }
             }
         }
         let mut tx = self.db.begin_write().await?;
@@ -340,12 +348,11 @@ impl Identity {
             .collect()
     }
 
+    /// Keystone's lookup: no credential with that id is 404 (`Could not find credential`),
+    /// one that is not an ec2 credential (or, here, not this user's) is 401.
     async fn ec2_by_access(&self, user_id: &str, access: &str) -> Result<Ec2Credential> {
         let not_found = || Error::Unauthorized("EC2 access key not found.".into());
-        let c = self
-            .credential(&ec2_credential_id(access))
-            .await
-            .map_err(|_| not_found())?;
+        let c = self.credential(&ec2_credential_id(access)).await?;
         if c.kind != "ec2" || c.user_id != user_id {
             return Err(not_found());
         }

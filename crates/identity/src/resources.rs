@@ -611,7 +611,7 @@ impl Identity {
         let extra = f.into_extra();
         self.find_domain(&domain_id)
             .await?
-            .ok_or_else(|| Error::Validation(format!("Could not find domain: {domain_id}.")))?;
+            .ok_or_else(|| Error::not_found("domain", &domain_id))?;
         if let Some(p) = &default_project_id {
             let proj = self
                 .project(p)
@@ -831,7 +831,7 @@ impl Identity {
         let extra = f.into_extra();
         self.find_domain(&domain_id)
             .await?
-            .ok_or_else(|| Error::Validation(format!("Could not find domain: {domain_id}.")))?;
+            .ok_or_else(|| Error::not_found("domain", &domain_id))?;
         let id = new_hex_id();
         let mut tx = self.db.begin_write().await?;
         sqlx::query(

@@ -22,11 +22,18 @@ use crate::password::{self, HashCost};
 use crate::revoke::{RevocationEvent, RevocationIndex};
 
 /// The identity migrations, numbered in identity's range (1_000_000+).
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1_000_001,
-    "identity",
-    include_str!("../migrations/1000001_identity.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1_000_001,
+        "identity",
+        include_str!("../migrations/1000001_identity.sql"),
+    ),
+    (
+        1_000_002,
+        "identity: application credential expiry in microseconds",
+        include_str!("../migrations/1000002_appcred_expires_us.sql"),
+    ),
+];
 
 /// The settings the identity service reads.
 #[derive(Debug, Clone)]

@@ -207,8 +207,24 @@ pub enum PatchOp {
     Remove(String),
 }
 
+/// The two JSON patch dialects of Glance v2, told apart by the request's media type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchFormat {
+    /// `application/openstack-images-v2.0-json-patch` (JSON patch draft 4, deprecated but
+    /// still accepted, and what tempest sends): `{"replace": "/name", "value": ...}`.
+    V20,
+    /// `application/openstack-images-v2.1-json-patch` (draft 10):
+    /// `{"op": "replace", "path": "/name", "value": ...}`.
+    V21,
+}
+
 /// Parses a Glance v2.1 JSON patch body: a list of `{"op", "path", "value"}`.
 pub fn parse_patch(body: &Value) -> Result<Vec<PatchOp>> {
+    parse_patch_as(body, PatchFormat::V21)
+}
+
+/// Parses a Glance JSON patch body in either dialect.
+pub fn parse_patch_as(body: &Value, format: PatchFormat) -> Result<Vec<PatchOp>> {
     let ops = body.as_array().ok_or_else(|| {
         Error::Invalid("Request body must be a JSON array of operation objects.".into())
     })?;
@@ -217,14 +233,39 @@ pub fn parse_patch(body: &Value) -> Result<Vec<PatchOp>> {
         let obj = op
             .as_object()
             .ok_or_else(|| Error::Invalid("Operations must be JSON objects.".into()))?;
-        let name = obj
-            .get("op")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::Invalid("Unable to find 'op' in JSON Schema change".into()))?;
-        let path = obj
-            .get("path")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::Invalid("Unable to find 'path' in JSON Schema change".into()))?;
+        let (name, path) = match format {
+            PatchFormat::V21 => {
+                let name = obj.get("op").and_then(Value::as_str).ok_or_else(|| {
+                    Error::Invalid("Unable to find 'op' in JSON Schema change".into())
+                })?;
+                let path = obj.get("path").and_then(Value::as_str).ok_or_else(|| {
+                    Error::Invalid("Unable to find 'path' in JSON Schema change".into())
+                })?;
+                (name, path)
+            }
+            PatchFormat::V20 => {
+                let mut found = ["add", "remove", "replace"]
+                    .into_iter()
+                    .filter(|k| obj.contains_key(*k));
+                let name = found.next().ok_or_else(|| {
+                    Error::Invalid(
+                        "Operation objects must contain exactly one member named \"add\", \"remove\", or \"replace\".".into(),
+                    )
+                })?;
+                if found.next().is_some() {
+                    return Err(Error::Invalid(
+                        "Operation objects must contain only one member named \"add\", \"remove\", or \"replace\".".into(),
+                    ));
+                }
+                let path = obj.get(name).and_then(Value::as_str).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "Invalid JSON pointer for this resource: '{}'",
+                        obj[name]
+                    ))
+                })?;
+                (name, path)
+            }
+        };
         let key = parse_path(path)?;
         let value = || {
             obj.get("value").cloned().ok_or_else(|| {

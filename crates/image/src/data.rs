@@ -120,6 +120,7 @@ impl Images {
         ctx: &RequestContext,
         id: &str,
         body: &Value,
+        request_id: Option<&str>,
     ) -> Result<()> {
         let method = body
             .pointer("/method/name")
@@ -146,6 +147,9 @@ impl Images {
         im.status = Status::Importing;
         im.updated_at_us = now_us();
         records::save(&mut tx, &im).await?;
+        let task =
+            crate::tasks::begin_import(&mut tx, ctx, id, im.owner.as_deref(), request_id, body)
+                .await?;
         tx.commit().await?;
 
         let this = self.clone();
@@ -172,10 +176,12 @@ impl Images {
             if let Ok(loc) = this.staging.location_of(&id) {
                 let _ = this.staging.delete(&loc).await;
             }
-            match result {
+            match &result {
                 Ok(()) => tracing::info!(image_id = %id, "glance-direct import finished"),
                 Err(e) => tracing::warn!(image_id = %id, error = %e, "glance-direct import failed"),
             }
+            this.finish_task(&task, result.map_err(|e| e.to_string()))
+                .await;
         });
         Ok(())
     }
@@ -419,6 +425,14 @@ impl Images {
         ] {
             stuck += sqlx::query(sql).execute(&mut *tx).await?.rows_affected();
         }
+        // and the import tasks that were running
+        sqlx::query(
+            "UPDATE image_tasks SET status = 'failure', \
+             message = 'Interrupted by a restart of the image service.' \
+             WHERE status IN ('pending', 'processing')",
+        )
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         let mut conn = self.db.pool().acquire().await?;
         let live: HashSet<String> = records::load_visible(&mut conn, records::Visible::All)

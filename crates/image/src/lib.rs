@@ -19,6 +19,7 @@ mod records;
 pub mod service;
 pub mod status;
 pub mod store;
+pub mod tasks;
 
 pub use error::{Error, Result};
 pub use model::{Image, Member, MemberStatus, Visibility};

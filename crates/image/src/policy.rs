@@ -1,6 +1,6 @@
 //! Who may do what to images, with Glance's default (secure RBAC) rules:
 //! readers of a project read, members of a project write their project's images,
-//! admins do anything; publicizing and (de)activating need admin.
+//! admins do anything; publicizing needs admin; (de)activating is the owner's or admin's.
 
 use ferrostack_core::RequestContext;
 

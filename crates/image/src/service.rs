@@ -19,11 +19,18 @@ use crate::status::Status;
 use crate::store::{FilesystemStore, ImageStore};
 
 /// The image migrations, numbered in image's range (2_000_000+).
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    2_000_001,
-    "image",
-    include_str!("../migrations/2000001_image.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        2_000_001,
+        "image",
+        include_str!("../migrations/2000001_image.sql"),
+    ),
+    (
+        2_000_002,
+        "image tasks",
+        include_str!("../migrations/2000002_image_tasks.sql"),
+    ),
+];
 
 /// Limits, with Glance's names and defaults.
 #[derive(Debug, Clone)]
@@ -201,8 +208,14 @@ impl Images {
         )
     }
 
-    pub async fn update(&self, ctx: &RequestContext, id: &str, patch: &Value) -> Result<Image> {
-        let ops = attrs::parse_patch(patch)?;
+    pub async fn update(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        patch: &Value,
+        format: attrs::PatchFormat,
+    ) -> Result<Image> {
+        let ops = attrs::parse_patch_as(patch, format)?;
         let seen = self.visible(ctx, id).await?;
         policy::modify(ctx, &seen, "modify_image")?;
         let mut tx = self.db.begin_write().await?;
@@ -260,18 +273,18 @@ impl Images {
         Ok(())
     }
 
+    /// Glance's `deactivate` / `reactivate` rules: admin, or a member of the owning project.
     pub async fn deactivate(&self, ctx: &RequestContext, id: &str) -> Result<()> {
-        policy::admin(ctx, "deactivate")?;
         self.set_active(ctx, id, false).await
     }
 
     pub async fn reactivate(&self, ctx: &RequestContext, id: &str) -> Result<()> {
-        policy::admin(ctx, "reactivate")?;
         self.set_active(ctx, id, true).await
     }
 
     async fn set_active(&self, ctx: &RequestContext, id: &str, active: bool) -> Result<()> {
-        self.visible(ctx, id).await?;
+        let seen = self.visible(ctx, id).await?;
+        policy::modify(ctx, &seen, if active { "reactivate" } else { "deactivate" })?;
         let mut tx = self.db.begin_write().await?;
         let mut im = records::load(&mut tx, id)
             .await?

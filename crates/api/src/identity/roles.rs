@@ -32,7 +32,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v3/roles/{id}/implies", get(list_implied))
         .route(
             "/v3/roles/{id}/implies/{implied}",
-            get(get_implied).put(create_implied).delete(delete_implied),
+            get(get_implied)
+                .head(check_implied)
+                .put(create_implied)
+                .delete(delete_implied),
         )
         .route("/v3/role_inferences", get(role_inferences))
         .route("/v3/role_assignments", get(role_assignments));
@@ -156,6 +159,17 @@ async fn get_implied(
 ) -> ApiResult {
     let (p, i) = s.identity.get_implied_role(c.ctx(), &id, &implied).await?;
     Ok(axum::Json(one_inference(&p, &i, &base)).into_response())
+}
+
+/// `HEAD /v3/roles/{prior}/implies/{implied}`: Keystone's "check" answers 204, where GET
+/// answers 200 with the rule.
+async fn check_implied(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, implied)): Path<(String, String)>,
+) -> ApiResult {
+    s.identity.get_implied_role(c.ctx(), &id, &implied).await?;
+    Ok(no_content())
 }
 
 async fn create_implied(

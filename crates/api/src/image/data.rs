@@ -40,10 +40,15 @@ pub async fn import(
     State(s): State<AppState>,
     c: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult {
+    // the request id the response will carry, recorded on the import task
+    let request_id = headers
+        .get(&crate::layers::REQUEST_ID)
+        .and_then(|v| v.to_str().ok());
     s.image
-        .import(c.ctx(), &id, &super::json_body(&body)?)
+        .import(c.ctx(), &id, &super::json_body(&body)?, request_id)
         .await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }

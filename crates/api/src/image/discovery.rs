@@ -48,9 +48,12 @@ pub async fn import_info() -> Response {
     .into_response()
 }
 
+/// `GET /v2/info/stores`: Glance answers 404 unless multi-store (`enabled_backends`) is
+/// configured, and clients (tempest's import waiter among them) read a 200 here as
+/// "images carry a `stores` attribute", which single-store images do not.
 pub async fn stores_info() -> Response {
-    axum::Json(json!({
-        "stores": [{"id": "file", "description": "Filesystem store", "default": true}]
-    }))
-    .into_response()
+    crate::errors::glance::body(
+        StatusCode::NOT_FOUND,
+        "Multi backend is not supported at this site.",
+    )
 }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use ferrostack_core::time::iso_time;
 use ferrostack_image::Image;
+use ferrostack_image::attrs::PatchFormat;
 use ferrostack_image::query::ListQuery;
 
 use super::{ApiResult, json_body};
@@ -126,17 +127,24 @@ pub async fn update(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let media = ct.split(';').next().unwrap_or("").trim();
-    if media != PATCH_TYPE && media != "application/openstack-images-v2.0-json-patch" {
-        let mut r = crate::errors::glance::body(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &format!("Unsupported Content-Type: {ct}"),
-        );
-        if let Ok(v) = PATCH_TYPE.parse() {
-            r.headers_mut().insert("accept-patch", v);
+    let format = match media {
+        PATCH_TYPE => PatchFormat::V21,
+        "application/openstack-images-v2.0-json-patch" => PatchFormat::V20,
+        _ => {
+            let mut r = crate::errors::glance::body(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                &format!("Unsupported Content-Type: {ct}"),
+            );
+            if let Ok(v) = PATCH_TYPE.parse() {
+                r.headers_mut().insert("accept-patch", v);
+            }
+            return Ok(r);
         }
-        return Ok(r);
-    }
-    let im = s.image.update(c.ctx(), &id, &json_body(&body)?).await?;
+    };
+    let im = s
+        .image
+        .update(c.ctx(), &id, &json_body(&body)?, format)
+        .await?;
     Ok(axum::Json(render(&im)).into_response())
 }
 
@@ -171,4 +179,13 @@ pub async fn delete_tag(
 ) -> ApiResult {
     s.image.delete_tag(c.ctx(), &id, &tag).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /v2/images/{id}/tasks` (Image API v2.12): the image's import tasks.
+pub async fn tasks(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult {
+    let tasks = s.image.image_tasks(c.ctx(), &id).await?;
+    Ok(axum::Json(json!({
+        "tasks": tasks.iter().map(|t| t.to_json()).collect::<Vec<_>>()
+    }))
+    .into_response())
 }

@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v2/images/{id}/stage", put(data::stage))
         .route("/v2/images/{id}/import", post(data::import))
+        .route("/v2/images/{id}/tasks", get(images::tasks))
         .route(
             "/v2/images/{id}/actions/deactivate",
             post(images::deactivate),

@@ -198,3 +198,164 @@ both_backends!(
         assert_eq!(r.headers()["content-range"], "bytes */200000");
     }
 );
+
+// Behaviours tempest's image tests found different from Glance.
+both_backends!(glance_behaviours_tempest_checks, |s: Server| async move {
+    let admin = s.admin_token().await;
+    s.project_user(&admin, "gp", "gu", "gpw", "member").await;
+    let user = s.auth("gu", "gpw", Some("gp")).await.subject.unwrap();
+    let id = create(&s, &user, "v20").await;
+
+    // The deprecated v2.0 JSON patch dialect (draft 4), which tempest sends.
+    let patch = |media: &'static str, body: Value| {
+        let s = &s;
+        let user = user.clone();
+        let id = id.clone();
+        async move {
+            let r = s
+                .client
+                .patch(image_url(s, &format!("/v2/images/{id}")))
+                .header("X-Auth-Token", user)
+                .header("Content-Type", media)
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    const V20: &str = "application/openstack-images-v2.0-json-patch";
+    let (st, v) = patch(
+        V20,
+        json!([{"replace": "/name", "value": "renamed"}, {"add": "/color", "value": "blue"}]),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["name"], "renamed");
+    assert_eq!(v["color"], "blue");
+    let (st, v) = patch(V20, json!([{"remove": "/color"}])).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(v.get("color").is_none(), "{v}");
+    // two operations in one object, or none, are refused
+    let (st, _) = patch(V20, json!([{"add": "/a", "remove": "/b", "value": "1"}])).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = patch(V20, json!([{"path": "/a", "value": "1"}])).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    // the v2.1 dialect is unchanged, and one dialect is not read as the other
+    let (st, v) = patch(
+        "application/openstack-images-v2.1-json-patch",
+        json!([{"op": "replace", "path": "/name", "value": "again"}]),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["name"], "again");
+    let (st, _) = patch(
+        V20,
+        json!([{"op": "replace", "path": "/name", "value": "x"}]),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+
+    // A member of the owning project may deactivate and reactivate its image.
+    assert_eq!(
+        put_bytes(&s, &user, &id, "file", b"data".to_vec()).await,
+        StatusCode::NO_CONTENT
+    );
+    let action = |what: &'static str, token: String| {
+        let s = &s;
+        let id = id.clone();
+        async move {
+            s.client
+                .post(image_url(s, &format!("/v2/images/{id}/actions/{what}")))
+                .header("X-Auth-Token", token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        action("deactivate", user.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(show(&s, &user, &id).await["status"], "deactivated");
+    assert_eq!(
+        action("reactivate", user.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(show(&s, &user, &id).await["status"], "active");
+    // ... but not another project's member (the image is shared with nobody: 404)
+    s.project_user(&admin, "gp2", "gu2", "gpw2", "member").await;
+    let other = s.auth("gu2", "gpw2", Some("gp2")).await.subject.unwrap();
+    assert_eq!(action("deactivate", other).await, StatusCode::NOT_FOUND);
+
+    // Single-store Glance has no /v2/info/stores (and images no `stores`).
+    let r = s
+        .client
+        .get(image_url(&s, "/v2/info/stores"))
+        .header("X-Auth-Token", &user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(show(&s, &user, &id).await.get("stores").is_none());
+
+    // An import is a task (GET /v2/images/{id}/tasks, v2.12) carrying its request id.
+    let imp = create(&s, &user, "task").await;
+    assert_eq!(
+        put_bytes(&s, &user, &imp, "stage", vec![1u8; 4096]).await,
+        StatusCode::NO_CONTENT
+    );
+    let r = s
+        .client
+        .post(image_url(&s, &format!("/v2/images/{imp}/import")))
+        .header("X-Auth-Token", &user)
+        .json(&json!({"method": {"name": "glance-direct"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let request_id = r.headers()["x-openstack-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let task = loop {
+        let v: Value = s
+            .client
+            .get(image_url(&s, &format!("/v2/images/{imp}/tasks")))
+            .header("X-Auth-Token", &user)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let tasks = v["tasks"].as_array().unwrap().clone();
+        assert_eq!(tasks.len(), 1, "{v}");
+        if tasks[0]["status"] == "success" {
+            break tasks[0].clone();
+        }
+        assert_eq!(tasks[0]["status"], "processing", "{v}");
+        assert!(Instant::now() < deadline, "task did not finish: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(task["type"], "api_image_import");
+    assert_eq!(task["image_id"], imp.as_str());
+    assert_eq!(task["request_id"], request_id.as_str());
+    assert_eq!(
+        task["input"]["import_req"]["method"]["name"],
+        "glance-direct"
+    );
+    assert_eq!(show(&s, &user, &imp).await["status"], "active");
+    // not someone else's to see
+    let other = s.auth("gu2", "gpw2", Some("gp2")).await.subject.unwrap();
+    let r = s
+        .client
+        .get(image_url(&s, &format!("/v2/images/{imp}/tasks")))
+        .header("X-Auth-Token", &other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+});

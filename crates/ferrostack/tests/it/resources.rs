@@ -69,7 +69,7 @@ both_backends!(
             Some(json!({"user": {"name": "u", "domain_id": "nope"}})),
         )
         .await
-        .assert_error(StatusCode::BAD_REQUEST);
+        .assert_error(StatusCode::NOT_FOUND); // Keystone: get_domain's DomainNotFound
         let list = s
             .call(Method::GET, "/v3/projects?name=dup", Some(&admin), None)
             .await;
@@ -715,4 +715,236 @@ both_backends!(catalog_crud_feeds_tokens, |s: Server| async move {
         )
         .await;
     assert_eq!(eps.body["endpoints"].as_array().unwrap().len(), 0);
+});
+
+// Behaviours tempest's identity tests found different from Keystone.
+both_backends!(keystone_behaviours_tempest_checks, |s: Server| async move {
+    let admin = s.admin_token().await;
+    let a = Some(admin.as_str());
+
+    // An endpoint given the v2-style `region` creates that region when missing.
+    let svc = s
+        .call(
+            Method::POST,
+            "/v3/services",
+            a,
+            Some(json!({"service": {"type": "tempest-svc", "name": "t"}})),
+        )
+        .await;
+    let sid = svc.body["service"]["id"].as_str().unwrap().to_string();
+    let ep = s
+        .call(
+            Method::POST,
+            "/v3/endpoints",
+            a,
+            Some(
+                json!({"endpoint": {"service_id": sid, "interface": "public",
+                    "url": "http://x.example/", "region": "legacy-region"}}),
+            ),
+        )
+        .await;
+    assert_eq!(ep.status, StatusCode::CREATED, "{}", ep.body);
+    assert_eq!(ep.body["endpoint"]["region_id"], "legacy-region");
+    let r = s
+        .call(Method::GET, "/v3/regions/legacy-region", a, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let eid = ep.body["endpoint"]["id"].as_str().unwrap().to_string();
+    let up = s
+        .call(
+            Method::PATCH,
+            &format!("/v3/endpoints/{eid}"),
+            a,
+            Some(json!({"endpoint": {"region": "legacy-region-2"}})),
+        )
+        .await;
+    assert_eq!(up.status, StatusCode::OK, "{}", up.body);
+    let r = s
+        .call(Method::GET, "/v3/regions/legacy-region-2", a, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // `region_id` still has to name an existing region
+    s.call(
+        Method::POST,
+        "/v3/endpoints",
+        a,
+        Some(
+            json!({"endpoint": {"service_id": sid, "interface": "public",
+                "url": "http://x.example/", "region_id": "no-such-region"}}),
+        ),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST);
+
+    // A user (or group) in a domain that does not exist: 404, as get_domain says.
+    s.call(
+        Method::POST,
+        "/v3/users",
+        a,
+        Some(json!({"user": {"name": "nobody", "domain_id": "0123456789abcdef"}})),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND);
+    s.call(
+        Method::POST,
+        "/v3/groups",
+        a,
+        Some(json!({"group": {"name": "nogroup", "domain_id": "0123456789abcdef"}})),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND);
+
+    // HEAD on an implied-role rule answers 204 (GET: 200 with the rule).
+    let role = |name: &str, domain: Option<&str>| {
+        let mut body = json!({"role": {"name": name}});
+        if let Some(d) = domain {
+            body["role"]["domain_id"] = json!(d);
+        }
+        let s = &s;
+        let admin = admin.clone();
+        async move {
+            let r = s
+                .call(Method::POST, "/v3/roles", Some(&admin), Some(body))
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            r.body["role"]["id"].as_str().unwrap().to_string()
+        }
+    };
+    let prior = role("prior", None).await;
+    let implied = role("implied", None).await;
+    let rule = format!("/v3/roles/{prior}/implies/{implied}");
+    assert_eq!(
+        s.call(Method::PUT, &rule, a, None).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        s.call(Method::HEAD, &rule, a, None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        s.call(Method::GET, &rule, a, None).await.status,
+        StatusCode::OK
+    );
+
+    // A domain-specific role is stripped from effective assignments.
+    let (pid, uid) = s
+        .project_user(&admin, "dr-p", "dr-u", "dr-pw", "reader")
+        .await;
+    let domain_role = role("domain-role", Some("default")).await;
+    let g = s
+        .call(
+            Method::PUT,
+            &format!("/v3/projects/{pid}/users/{uid}/roles/{domain_role}"),
+            a,
+            None,
+        )
+        .await;
+    assert_eq!(g.status, StatusCode::NO_CONTENT, "{}", g.body);
+    let eff = s
+            .call(
+                Method::GET,
+                &format!(
+                    "/v3/role_assignments?effective&scope.project.id={pid}&user.id={uid}&role.id={domain_role}"
+                ),
+                a,
+                None,
+            )
+            .await;
+    assert_eq!(eff.body["role_assignments"], json!([]), "{}", eff.body);
+    let direct = s
+        .call(
+            Method::GET,
+            &format!(
+                "/v3/role_assignments?scope.project.id={pid}&user.id={uid}&role.id={domain_role}"
+            ),
+            a,
+            None,
+        )
+        .await;
+    assert_eq!(direct.body["role_assignments"].as_array().unwrap().len(), 1);
+
+    // An application credential's expires_at comes back to the microsecond, no zone.
+    let me = s.validate(&admin, &admin).await.body["token"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ac = s
+        .call(
+            Method::POST,
+            &format!("/v3/users/{me}/application_credentials"),
+            a,
+            Some(json!({"application_credential": {"name": "exp",
+                    "expires_at": "2099-01-02T03:04:05.123456"}})),
+        )
+        .await;
+    assert_eq!(ac.status, StatusCode::CREATED, "{}", ac.body);
+    assert_eq!(
+        ac.body["application_credential"]["expires_at"],
+        "2099-01-02T03:04:05.123456"
+    );
+    let id = ac.body["application_credential"]["id"].as_str().unwrap();
+    let shown = s
+        .call(
+            Method::GET,
+            &format!("/v3/users/{me}/application_credentials/{id}"),
+            a,
+            None,
+        )
+        .await;
+    assert_eq!(
+        shown.body["application_credential"]["expires_at"],
+        "2099-01-02T03:04:05.123456"
+    );
+
+    // EC2: a deleted credential is 404; an ec2 blob may change its keys, not its scope.
+    let c = s
+            .call(
+                Method::POST,
+                &format!("/v3/users/{me}/credentials/OS-EC2"),
+                a,
+                Some(json!({"tenant_id": s.validate(&admin, &admin).await.body["token"]["project"]["id"]})),
+            )
+            .await;
+    assert_eq!(c.status, StatusCode::CREATED, "{}", c.body);
+    let access = c.body["credential"]["access"].as_str().unwrap().to_string();
+    let path = format!("/v3/users/{me}/credentials/OS-EC2/{access}");
+    assert_eq!(
+        s.call(Method::DELETE, &path, a, None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    s.call(Method::GET, &path, a, None)
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    let pid_admin = s.validate(&admin, &admin).await.body["token"]["project"]["id"].clone();
+    let cred = s
+        .call(
+            Method::POST,
+            "/v3/credentials",
+            a,
+            Some(
+                json!({"credential": {"user_id": me, "project_id": pid_admin, "type": "ec2",
+                    "blob": "{\"access\": \"a1\", \"secret\": \"s1\"}"}}),
+            ),
+        )
+        .await;
+    assert_eq!(cred.status, StatusCode::CREATED, "{}", cred.body);
+    let cid = cred.body["credential"]["id"].as_str().unwrap().to_string();
+    let up = s
+        .call(
+            Method::PATCH,
+            &format!("/v3/credentials/{cid}"),
+            a,
+            Some(json!({"credential": {"blob": "{\"access\": \"a2\", \"secret\": \"s2\"}"}})),
+        )
+        .await;
+    assert_eq!(up.status, StatusCode::OK, "{}", up.body);
+    assert_eq!(up.body["credential"]["id"], cid.as_str());
+    s.call(
+            Method::PATCH,
+            &format!("/v3/credentials/{cid}"),
+            a,
+            Some(json!({"credential": {"blob": "{\"access\": \"a2\", \"secret\": \"s2\", \"trust_id\": \"t\"}"}})),
+        )
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
 });
