@@ -26,8 +26,21 @@ fn v21_doc(base: &Base) -> Value {
     })
 }
 
+/// The legacy v2.0 entry Nova lists first (its API is v2.1 without microversions;
+/// ferrostack serves only `/v2.1`, so the link points there).
+fn v20_doc(base: &Base) -> Value {
+    json!({
+        "id": "v2.0",
+        "status": "SUPPORTED",
+        "version": "",
+        "min_version": "",
+        "updated": "2011-01-21T11:33:21Z",
+        "links": [{"rel": "self", "href": format!("{}/v2.1/", base.0)}],
+    })
+}
+
 pub async fn root(base: Base) -> Response {
-    axum::Json(json!({ "versions": [v21_doc(&base)] })).into_response()
+    axum::Json(json!({ "versions": [v20_doc(&base), v21_doc(&base)] })).into_response()
 }
 
 pub async fn v21(base: Base) -> Response {
