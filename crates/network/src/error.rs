@@ -93,6 +93,9 @@ impl Error {
         let Error::Internal(source) = self else {
             return false;
         };
+        if source.is::<LostRace>() {
+            return true;
+        }
         let Some(e) = source.downcast_ref::<sqlx::Error>() else {
             return false;
         };
@@ -106,6 +109,18 @@ impl Error {
             ),
             _ => false,
         }
+    }
+}
+
+/// A concurrent writer took what this transaction chose (an address it picked was
+/// free when read and taken when checked): the transaction is tried again.
+#[derive(Debug, thiserror::Error)]
+#[error("a concurrent request took the resource first")]
+pub(crate) struct LostRace;
+
+impl Error {
+    pub(crate) fn lost_race() -> Error {
+        Error::Internal(Box::new(LostRace))
     }
 }
 

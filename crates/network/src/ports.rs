@@ -346,7 +346,13 @@ impl Networks {
             if let Some(holder) = records::ip_holder(conn, &p.network_id, &addr).await?
                 && holder != p.id
             {
-                return Err(ip_taken(&addr, &subnet.id));
+                // An address the caller asked for is taken; one we picked was taken
+                // by a concurrent request since we read the free ones: try again.
+                return Err(if r.ip.is_some() {
+                    ip_taken(&addr, &subnet.id)
+                } else {
+                    Error::lost_race()
+                });
             }
             chosen.push(PortIp {
                 subnet_id: subnet.id.clone(),
