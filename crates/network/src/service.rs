@@ -402,9 +402,12 @@ impl Networks {
                 ("project_id", true, true),
                 ("tenant_id", true, true),
                 ("force", true, true),
+                ("check_limit", true, true),
             ])
             .collect();
         let m = crate::attrs::body("quota", body, &spec, crate::attrs::Op::Update)?;
+        let check_limit = crate::attrs::boolean(&m, "check_limit")?.unwrap_or(false)
+            && crate::attrs::boolean(&m, "force")? != Some(true);
         let mut tx = self.db.begin_write().await?;
         for r in QUOTA_RESOURCES {
             let Some(v) = crate::attrs::integer(&m, r)? else {
@@ -415,6 +418,18 @@ impl Networks {
                     r,
                     format!("'{v}' is too small - must be at least '-1'"),
                 ));
+            }
+            // `quota-check-limit`: a limit below what is already used is refused.
+            if check_limit && v >= 0 {
+                let used = records::count(&mut tx, r, project).await?;
+                if used > v {
+                    return Err(Error::invalid(
+                        "InvalidQuotaValue",
+                        format!(
+                            "Quota limit {v} for {r} must be greater than or equal to already used {used}"
+                        ),
+                    ));
+                }
             }
             records::set_quota(&mut tx, project, r, v).await?;
         }

@@ -66,6 +66,11 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Expose mapping of virtual networks to physical networks",
     ),
     (
+        "quota-check-limit",
+        "Quota engine limit check",
+        "Support for checking the resource usage before applying a new quota limit",
+    ),
+    (
         "quotas",
         "Quota management support",
         "Expose functions for quotas management per project",
