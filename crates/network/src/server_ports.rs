@@ -472,3 +472,182 @@ impl Networks {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use ferrostack_core::Db;
+    use ferrostack_core::context::Scope;
+    use serde_json::json;
+
+    use super::*;
+    use crate::service::{Kind, Settings};
+
+    fn ctx(project: &str, roles: &[&str]) -> RequestContext {
+        RequestContext {
+            user_id: "u".into(),
+            user_name: "u".into(),
+            user_domain_id: "default".into(),
+            user_domain_name: "Default".into(),
+            scope: Scope::Project {
+                id: project.into(),
+                name: project.into(),
+                domain_id: "default".into(),
+                domain_name: "Default".into(),
+            },
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            application_credential_id: None,
+            unrestricted: false,
+            audit_id: "a".into(),
+        }
+    }
+
+    async fn service(dir: &tempfile::TempDir) -> Networks {
+        let db = Db::connect(&Db::sqlite_url(&dir.path().join("n.db")), 4)
+            .await
+            .unwrap();
+        let n = Networks::open(db, Settings::default()).await.unwrap();
+        n.bootstrap("admin").await.unwrap();
+        n.bootstrap("admin").await.unwrap();
+        n
+    }
+
+    fn alloc(server: &str, request: NetworkRequest) -> Allocation {
+        Allocation {
+            project_id: "p1".into(),
+            server_id: server.into(),
+            host: "host1".into(),
+            availability_zone: "nova".into(),
+            request,
+            security_groups: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn auto_allocation_is_idempotent_and_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = service(&dir).await;
+        let member = ctx("p1", &["member", "reader"]);
+        n.check_request(&member, &NetworkRequest::Auto, 2)
+            .await
+            .unwrap();
+        let vifs = n
+            .allocate_for_server(&alloc("s1", NetworkRequest::Auto))
+            .await
+            .unwrap();
+        assert_eq!(vifs.len(), 1);
+        assert_eq!(vifs[0].network_name, "private");
+        assert_eq!(vifs[0].fixed_ips[0].version, 4);
+        assert!(vifs[0].fixed_ips[0].ip_address.starts_with("10.0.0."));
+        let again = n
+            .allocate_for_server(&alloc("s1", NetworkRequest::Auto))
+            .await
+            .unwrap();
+        assert_eq!(again, vifs);
+        assert_eq!(n.vifs_of_server("s1").await.unwrap(), vifs);
+        let port = n
+            .show(&member, Kind::Port, &vifs[0].port_id, &[])
+            .await
+            .unwrap();
+        assert_eq!(port["status"], "ACTIVE");
+        assert_eq!(port["device_owner"], "compute:nova");
+        assert_eq!(port["security_groups"].as_array().unwrap().len(), 1);
+        n.release_for_server("s1").await.unwrap();
+        n.release_for_server("s1").await.unwrap();
+        assert!(n.vifs_of_server("s1").await.unwrap().is_empty());
+        // a second network of the project makes `auto` ambiguous
+        n.create(&member, Kind::Network, json!({"network": {"name": "mine"}}))
+            .await
+            .unwrap();
+        let e = n
+            .check_request(&member, &NetworkRequest::Auto, 1)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), "NetworkAmbiguous");
+    }
+
+    #[tokio::test]
+    async fn given_ports_are_bound_then_unbound_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = service(&dir).await;
+        let member = ctx("p1", &["member", "reader"]);
+        let other = ctx("p2", &["member", "reader"]);
+        let private = n.usable_networks("p1").await.unwrap().remove(0);
+        let port = n
+            .create(
+                &member,
+                Kind::Port,
+                json!({"port": {"network_id": private.id}}),
+            )
+            .await
+            .unwrap();
+        let pid = port["id"].as_str().unwrap().to_string();
+        let by_port = NetworkRequest::List(vec![RequestedNetwork {
+            network_id: None,
+            port_id: Some(pid.clone()),
+            fixed_ip: None,
+            tag: Some("nic1".into()),
+        }]);
+        n.check_request(&member, &by_port, 1).await.unwrap();
+        assert_eq!(
+            n.check_request(&member, &by_port, 2)
+                .await
+                .unwrap_err()
+                .kind(),
+            "InvalidRequest"
+        );
+        assert_eq!(
+            n.check_request(&other, &by_port, 1)
+                .await
+                .unwrap_err()
+                .kind(),
+            "PortNotFound"
+        );
+        let vifs = n
+            .allocate_for_server(&alloc("s2", by_port.clone()))
+            .await
+            .unwrap();
+        assert_eq!(vifs[0].port_id, pid);
+        assert_eq!(vifs[0].tag.as_deref(), Some("nic1"));
+        let e = n.check_request(&member, &by_port, 1).await.unwrap_err();
+        assert_eq!(e.kind(), "PortInUse");
+        assert_eq!(e.to_string(), format!("Port {pid} is still in use."));
+        n.release_for_server("s2").await.unwrap();
+        let port = n.show(&member, Kind::Port, &pid, &[]).await.unwrap();
+        assert_eq!(port["device_id"], "");
+        assert_eq!(port["status"], "DOWN");
+        // a fixed IP: inside the network and free
+        let ip = port["fixed_ips"][0]["ip_address"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let by_ip = |addr| {
+            NetworkRequest::List(vec![RequestedNetwork {
+                network_id: Some(private.id.clone()),
+                port_id: None,
+                fixed_ip: Some(addr),
+                tag: None,
+            }])
+        };
+        let e = n.check_request(&member, &by_ip(ip), 1).await.unwrap_err();
+        assert_eq!(e.kind(), "FixedIpAlreadyInUse");
+        let free = "10.0.0.200".parse().unwrap();
+        n.check_request(&member, &by_ip(free), 1).await.unwrap();
+        let vifs = n
+            .allocate_for_server(&alloc("s3", by_ip(free)))
+            .await
+            .unwrap();
+        assert_eq!(vifs[0].fixed_ips[0].ip_address, "10.0.0.200");
+        let outside = "192.168.0.1".parse().unwrap();
+        assert!(n.check_request(&member, &by_ip(outside), 1).await.is_err());
+        let missing = NetworkRequest::List(vec![RequestedNetwork {
+            network_id: Some("nope".into()),
+            port_id: None,
+            fixed_ip: None,
+            tag: None,
+        }]);
+        let e = n.check_request(&member, &missing, 1).await.unwrap_err();
+        assert_eq!(e.to_string(), "Network nope could not be found.");
+    }
+}
