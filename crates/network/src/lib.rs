@@ -4,10 +4,21 @@
 //! server its ports and take them back. No HTTP here: the Neutron API in
 //! `ferrostack-api` calls [`Networks`].
 
+mod attrs;
 pub mod error;
+mod groups;
+pub mod ip;
+pub mod model;
+mod networks;
+mod ports;
+pub mod query;
+mod records;
 pub mod server_ports;
 pub mod service;
+mod subnets;
+mod tags;
 
 pub use error::{Error, Result};
+pub use query::{ListQuery, Page};
 pub use server_ports::{Allocation, FixedIp, NetworkRequest, RequestedNetwork, Vif};
-pub use service::{Networks, Settings};
+pub use service::{Kind, Networks, QUOTA_RESOURCES, Settings};

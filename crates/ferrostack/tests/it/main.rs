@@ -10,4 +10,5 @@ mod harness;
 mod auth;
 mod image;
 mod lifecycle;
+mod network;
 mod resources;
