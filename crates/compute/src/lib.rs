@@ -8,10 +8,18 @@
 //! here: the Nova API in `ferrostack-api` calls [`Compute`].
 
 pub mod error;
+pub mod flavors;
+pub mod hypervisors;
+pub mod keypairs;
+pub mod quota_sets;
 pub mod quotas;
+mod rules;
+pub mod server_groups;
 pub mod service;
 pub mod version;
+pub mod zones;
 
 pub use error::{Error, Result};
+pub use rules::nova_time;
 pub use service::{Compute, Settings};
 pub use version::ApiVersion;
