@@ -43,6 +43,21 @@ pub fn quota_keys(v: ApiVersion) -> Vec<&'static str> {
     keys
 }
 
+/// The keys of a quota class set: 2.50 adds the server group quotas and drops the
+/// nova-network ones; 2.57 drops the injected files.
+pub fn quota_class_keys(v: ApiVersion) -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = quotas::RESOURCES
+        .iter()
+        .copied()
+        .filter(|k| !(v.at_least(2, 57) && INJECTED_KEYS.contains(k)))
+        .filter(|k| v.at_least(2, 50) || !k.starts_with("server_group"))
+        .collect();
+    if !v.at_least(2, 50) {
+        keys.extend(NETWORK_KEYS);
+    }
+    keys
+}
+
 /// What is used of each resource (`in_use` of the detailed quota set).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InUse {
@@ -73,11 +88,29 @@ pub fn render_quota_set(
     in_use: Option<&InUse>,
     id: Option<&str>,
 ) -> Map<String, Value> {
+    render_keys(quota_keys(v), limits, in_use, id)
+}
+
+/// A quota class set body (`{key: limit}`, with `id` when shown).
+pub fn render_quota_class_set(
+    v: ApiVersion,
+    limits: &QuotaLimits,
+    id: Option<&str>,
+) -> Map<String, Value> {
+    render_keys(quota_class_keys(v), limits, None, id)
+}
+
+fn render_keys(
+    keys: Vec<&'static str>,
+    limits: &QuotaLimits,
+    in_use: Option<&InUse>,
+    id: Option<&str>,
+) -> Map<String, Value> {
     let mut m = Map::new();
     if let Some(id) = id {
         m.insert("id".into(), json!(id));
     }
-    for k in quota_keys(v) {
+    for k in keys {
         let limit = limits.get(k).unwrap_or(-1);
         let value = match in_use {
             None => json!(limit),
@@ -165,7 +198,11 @@ pub(crate) fn parse_update(
     allow_force: bool,
 ) -> Result<(Vec<(String, i64)>, bool)> {
     let q = rules::envelope(body, envelope)?;
-    let mut allowed = quota_keys(v);
+    let mut allowed = if allow_force {
+        quota_keys(v)
+    } else {
+        quota_class_keys(v)
+    };
     if allow_force {
         allowed.push("force");
     }
