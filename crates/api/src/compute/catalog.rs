@@ -63,8 +63,10 @@ pub fn routes() -> Router<AppState> {
         .route("/os-hypervisors/detail", get(hypervisors::detail))
         .route("/os-hypervisors/statistics", get(hypervisors::statistics))
         .route("/os-hypervisors/{id}", get(hypervisors::show))
+        .route("/os-hypervisors/{id}/uptime", get(hypervisors::uptime))
         .route("/os-hypervisors/{id}/search", get(hypervisors::search))
         .route("/os-hypervisors/{id}/servers", get(hypervisors::servers))
+        .route("/os-aggregates", get(hypervisors::aggregates))
         .route("/os-services", get(hypervisors::services))
         .route("/os-services/{id}", put(hypervisors::update_service))
         .route(

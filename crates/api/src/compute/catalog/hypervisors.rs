@@ -128,6 +128,21 @@ pub async fn statistics(State(s): State<AppState>, c: Caller, Mv(v): Mv) -> ApiR
     Ok(axum::Json(json!({"hypervisor_statistics": stats})).into_response())
 }
 
+pub async fn uptime(
+    State(s): State<AppState>,
+    c: Caller,
+    Mv(v): Mv,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let h = s.compute.hypervisor_uptime(c.ctx(), v, &id).await?;
+    Ok(axum::Json(json!({"hypervisor": h})).into_response())
+}
+
+pub async fn aggregates(State(s): State<AppState>, c: Caller) -> ApiResult {
+    let list = s.compute.list_aggregates(c.ctx())?;
+    Ok(axum::Json(json!({"aggregates": list})).into_response())
+}
+
 /// `/os-hypervisors/{pattern}/search` (removed in 2.53).
 pub async fn search(
     State(s): State<AppState>,
