@@ -9,17 +9,24 @@
 
 pub mod agent;
 pub mod error;
+pub mod flavors;
 pub mod hosts;
+pub mod hypervisors;
 pub mod instance_actions;
-mod interim;
+pub mod keypairs;
+pub mod quota_sets;
 pub mod quotas;
+mod rules;
 pub mod scheduler;
+pub mod server_groups;
 pub mod servers;
 pub mod service;
 pub mod version;
+pub mod zones;
 
 pub use error::{Error, Result};
-pub use interim::Flavor;
+pub use flavors::Flavor;
+pub use rules::nova_time;
 pub use servers::model::{Server, TaskState, VmState};
 pub use service::{Compute, Settings};
 pub use version::ApiVersion;

@@ -101,13 +101,30 @@ pub async fn limits(
     defaults: &ferrostack_core::config::QuotaConfig,
     project_id: &str,
 ) -> Result<QuotaLimits> {
-    let mut l = QuotaLimits::defaults(defaults);
+    let mut l = class_defaults(conn, defaults).await?;
     for row in sqlx::query(
         "SELECT resource, hard_limit FROM quotas WHERE project_id = $1 AND user_id = ''",
     )
     .bind(project_id)
     .fetch_all(&mut *conn)
     .await?
+    {
+        let resource: String = row.try_get("resource")?;
+        l.set(&resource, row.try_get("hard_limit")?);
+    }
+    Ok(l)
+}
+
+/// The defaults: the configured `[quota]` overlaid with `os-quota-class-sets/default`.
+pub async fn class_defaults(
+    conn: &mut AnyConnection,
+    defaults: &ferrostack_core::config::QuotaConfig,
+) -> Result<QuotaLimits> {
+    let mut l = QuotaLimits::defaults(defaults);
+    for row in
+        sqlx::query("SELECT resource, hard_limit FROM quota_classes WHERE class_name = 'default'")
+            .fetch_all(&mut *conn)
+            .await?
     {
         let resource: String = row.try_get("resource")?;
         l.set(&resource, row.try_get("hard_limit")?);

@@ -11,11 +11,18 @@ use ferrostack_image::Images;
 use ferrostack_network::Networks;
 
 /// The compute migrations, numbered in compute's range (3_000_000+).
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    3_000_001,
-    "compute",
-    include_str!("../migrations/3000001_compute.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        3_000_001,
+        "compute",
+        include_str!("../migrations/3000001_compute.sql"),
+    ),
+    (
+        3_000_002,
+        "catalog",
+        include_str!("../migrations/3000002_catalog.sql"),
+    ),
+];
 
 /// Settings from `[compute]` and `[quota]`.
 #[derive(Debug, Clone, Default)]

@@ -8,6 +8,7 @@
 mod harness;
 
 mod auth;
+mod compute_catalog;
 mod image;
 mod lifecycle;
 mod network;

@@ -1,0 +1,536 @@
+//! `os-quota-sets`, `os-quota-class-sets` and `/limits`: reading and setting the
+//! limits of [`quotas`](crate::quotas) and what is used of them, with the keys each
+//! microversion shows (2.36 drops the nova-network ones, 2.57 the injected files).
+
+use serde_json::{Map, Value, json};
+use sqlx::{AnyConnection, Row};
+
+use ferrostack_core::RequestContext;
+
+use crate::error::{Error, Result};
+use crate::flavors::MAX_INT;
+use crate::quotas::{self, QuotaLimits};
+use crate::rules::{self, invalid_input};
+use crate::service::Compute;
+use crate::version::ApiVersion;
+use crate::{keypairs, server_groups};
+
+/// nova-network quotas, shown (always -1) below 2.36.
+const NETWORK_KEYS: &[&str] = &[
+    "fixed_ips",
+    "floating_ips",
+    "networks",
+    "security_group_rules",
+    "security_groups",
+];
+
+const INJECTED_KEYS: &[&str] = &[
+    "injected_file_content_bytes",
+    "injected_file_path_bytes",
+    "injected_files",
+];
+
+/// The keys of a quota set at this microversion.
+pub fn quota_keys(v: ApiVersion) -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = quotas::RESOURCES
+        .iter()
+        .copied()
+        .filter(|k| !(v.at_least(2, 57) && INJECTED_KEYS.contains(k)))
+        .collect();
+    if !v.at_least(2, 36) {
+        keys.extend(NETWORK_KEYS);
+    }
+    keys
+}
+
+/// The keys of a quota class set: 2.50 adds the server group quotas and drops the
+/// nova-network ones; 2.57 drops the injected files.
+pub fn quota_class_keys(v: ApiVersion) -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = quotas::RESOURCES
+        .iter()
+        .copied()
+        .filter(|k| !(v.at_least(2, 57) && INJECTED_KEYS.contains(k)))
+        .filter(|k| v.at_least(2, 50) || !k.starts_with("server_group"))
+        .collect();
+    if !v.at_least(2, 50) {
+        keys.extend(NETWORK_KEYS);
+    }
+    keys
+}
+
+/// What is used of each resource (`in_use` of the detailed quota set).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InUse {
+    pub instances: i64,
+    pub cores: i64,
+    pub ram: i64,
+    pub key_pairs: i64,
+    pub server_groups: i64,
+}
+
+impl InUse {
+    fn get(&self, key: &str) -> i64 {
+        match key {
+            "instances" => self.instances,
+            "cores" => self.cores,
+            "ram" => self.ram,
+            "key_pairs" => self.key_pairs,
+            "server_groups" => self.server_groups,
+            _ => 0,
+        }
+    }
+}
+
+/// A quota set body: `{key: limit}` or, with `in_use`, `{key: {in_use, limit, reserved}}`.
+pub fn render_quota_set(
+    v: ApiVersion,
+    limits: &QuotaLimits,
+    in_use: Option<&InUse>,
+    id: Option<&str>,
+) -> Map<String, Value> {
+    render_keys(quota_keys(v), limits, in_use, id)
+}
+
+/// A quota class set body (`{key: limit}`, with `id` when shown).
+pub fn render_quota_class_set(
+    v: ApiVersion,
+    limits: &QuotaLimits,
+    id: Option<&str>,
+) -> Map<String, Value> {
+    render_keys(quota_class_keys(v), limits, None, id)
+}
+
+fn render_keys(
+    keys: Vec<&'static str>,
+    limits: &QuotaLimits,
+    in_use: Option<&InUse>,
+    id: Option<&str>,
+) -> Map<String, Value> {
+    let mut m = Map::new();
+    if let Some(id) = id {
+        m.insert("id".into(), json!(id));
+    }
+    for k in keys {
+        let limit = limits.get(k).unwrap_or(-1);
+        let value = match in_use {
+            None => json!(limit),
+            Some(u) => json!({"in_use": u.get(k), "limit": limit, "reserved": 0}),
+        };
+        m.insert(k.to_string(), value);
+    }
+    m
+}
+
+/// `GET /limits` absolute limits at this microversion.
+pub fn render_absolute_limits(v: ApiVersion, l: &QuotaLimits, u: &InUse) -> Map<String, Value> {
+    let mut m = Map::new();
+    let mut put = |k: &str, n: i64| {
+        m.insert(k.to_string(), json!(n));
+    };
+    put("maxServerMeta", l.metadata_items);
+    put("maxTotalInstances", l.instances);
+    put("maxTotalCores", l.cores);
+    put("maxTotalRAMSize", l.ram);
+    put("maxTotalKeypairs", l.key_pairs);
+    put("maxServerGroups", l.server_groups);
+    put("maxServerGroupMembers", l.server_group_members);
+    put("totalInstancesUsed", u.instances);
+    put("totalCoresUsed", u.cores);
+    put("totalRAMUsed", u.ram);
+    put("totalServerGroupsUsed", u.server_groups);
+    if !v.at_least(2, 39) {
+        put("maxImageMeta", l.metadata_items);
+    }
+    if !v.at_least(2, 57) {
+        put("maxPersonality", l.injected_files);
+        put("maxPersonalitySize", l.injected_file_content_bytes);
+    }
+    if !v.at_least(2, 36) {
+        put("maxSecurityGroups", -1);
+        put("maxSecurityGroupRules", -1);
+        put("maxTotalFloatingIps", -1);
+        put("totalSecurityGroupsUsed", 0);
+        put("totalFloatingIpsUsed", 0);
+    }
+    m
+}
+
+/// A project's (or one of its users') limits.
+async fn limits_for(
+    conn: &mut AnyConnection,
+    config: &ferrostack_core::config::QuotaConfig,
+    project_id: &str,
+    user_id: Option<&str>,
+) -> Result<QuotaLimits> {
+    let mut l = quotas::limits(conn, config, project_id).await?;
+    if let Some(u) = user_id {
+        for row in sqlx::query(
+            "SELECT resource, hard_limit FROM quotas WHERE project_id = $1 AND user_id = $2",
+        )
+        .bind(project_id)
+        .bind(u)
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            let resource: String = row.try_get("resource")?;
+            l.set(&resource, row.try_get("hard_limit")?);
+        }
+    }
+    Ok(l)
+}
+
+async fn in_use(conn: &mut AnyConnection, project_id: &str, user_id: &str) -> Result<InUse> {
+    let u = quotas::usage(conn, project_id).await?;
+    Ok(InUse {
+        instances: u.instances,
+        cores: u.cores,
+        ram: u.ram,
+        key_pairs: keypairs::count(conn, user_id).await?,
+        server_groups: server_groups::count(conn, project_id).await?,
+    })
+}
+
+/// Parses `{"quota_set": {...}}` (or `quota_class_set`): the limits to set and `force`.
+pub(crate) fn parse_update(
+    body: &Value,
+    envelope: &str,
+    v: ApiVersion,
+    allow_force: bool,
+) -> Result<(Vec<(String, i64)>, bool)> {
+    let q = rules::envelope(body, envelope)?;
+    let mut allowed = if allow_force {
+        quota_keys(v)
+    } else {
+        quota_class_keys(v)
+    };
+    if allow_force {
+        allowed.push("force");
+    }
+    rules::only(envelope, q, &allowed)?;
+    let mut force = false;
+    let mut out = Vec::new();
+    for (k, val) in q {
+        if k == "force" {
+            force = rules::boolean("force", val)?;
+            continue;
+        }
+        let n = rules::integer(k, val, -1, MAX_INT)?;
+        if !NETWORK_KEYS.contains(&k.as_str()) {
+            out.push((k.clone(), n));
+        }
+    }
+    Ok((out, force))
+}
+
+async fn put_limit(
+    conn: &mut AnyConnection,
+    project_id: &str,
+    user_id: &str,
+    resource: &str,
+    n: i64,
+) -> Result<()> {
+    sqlx::query("DELETE FROM quotas WHERE project_id = $1 AND user_id = $2 AND resource = $3")
+        .bind(project_id)
+        .bind(user_id)
+        .bind(resource)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO quotas (project_id, user_id, resource, hard_limit) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .bind(resource)
+    .bind(n)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Compute {
+    /// `GET /os-quota-sets/{project}` (`detail` adds what is used).
+    pub async fn quota_set(
+        &self,
+        ctx: &RequestContext,
+        project_id: &str,
+        user_id: Option<&str>,
+        detail: bool,
+    ) -> Result<(QuotaLimits, Option<InUse>)> {
+        let rule = if detail {
+            "os_compute_api:os-quota-sets:detail"
+        } else {
+            "os_compute_api:os-quota-sets:show"
+        };
+        rules::project_or_admin(ctx, project_id, rule)?;
+        let mut conn = self.db.pool().acquire().await?;
+        let l = limits_for(&mut conn, &self.settings.quota, project_id, user_id).await?;
+        let used = if detail {
+            let user = user_id.unwrap_or(&ctx.user_id);
+            Some(in_use(&mut conn, project_id, user).await?)
+        } else {
+            None
+        };
+        Ok((l, used))
+    }
+
+    /// `GET /os-quota-sets/{project}/defaults`.
+    pub async fn quota_defaults(&self) -> Result<QuotaLimits> {
+        let mut conn = self.db.pool().acquire().await?;
+        quotas::class_defaults(&mut conn, &self.settings.quota).await
+    }
+
+    /// `PUT /os-quota-sets/{project}`: sets limits; without `force`, a limit below
+    /// what is used is refused.
+    pub async fn update_quota_set(
+        &self,
+        ctx: &RequestContext,
+        v: ApiVersion,
+        project_id: &str,
+        user_id: Option<&str>,
+        body: &Value,
+    ) -> Result<QuotaLimits> {
+        rules::admin(ctx, "os_compute_api:os-quota-sets:update")?;
+        let (changes, force) = parse_update(body, "quota_set", v, true)?;
+        let mut tx = self.db.begin_write().await?;
+        if !force {
+            let used = in_use(&mut tx, project_id, user_id.unwrap_or(&ctx.user_id)).await?;
+            for (k, n) in &changes {
+                let u = used.get(k);
+                if *n >= 0 && *n < u {
+                    return Err(Error::BadRequest(format!(
+                        "Quota limit {n} for {k} must be greater than or equal to already used and reserved {u}."
+                    )));
+                }
+            }
+        }
+        if let Some(u) = user_id {
+            let project = quotas::limits(&mut tx, &self.settings.quota, project_id).await?;
+            for (k, n) in &changes {
+                let max = project.get(k).unwrap_or(-1);
+                if max >= 0 && (*n > max || *n < 0) {
+                    return Err(Error::BadRequest(format!(
+                        "Quota limit {n} for {k} must be less than or equal to {max}."
+                    )));
+                }
+            }
+            for (k, n) in &changes {
+                put_limit(&mut tx, project_id, u, k, *n).await?;
+            }
+        } else {
+            for (k, n) in &changes {
+                put_limit(&mut tx, project_id, "", k, *n).await?;
+            }
+        }
+        let l = limits_for(&mut tx, &self.settings.quota, project_id, user_id).await?;
+        tx.commit().await?;
+        Ok(l)
+    }
+
+    /// `DELETE /os-quota-sets/{project}`: back to the defaults.
+    pub async fn delete_quota_set(
+        &self,
+        ctx: &RequestContext,
+        project_id: &str,
+        user_id: Option<&str>,
+    ) -> Result<()> {
+        rules::admin(ctx, "os_compute_api:os-quota-sets:delete")?;
+        let mut tx = self.db.begin_write().await?;
+        match user_id {
+            Some(u) => {
+                sqlx::query("DELETE FROM quotas WHERE project_id = $1 AND user_id = $2")
+                    .bind(project_id)
+                    .bind(u)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM quotas WHERE project_id = $1")
+                    .bind(project_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `GET /os-quota-class-sets/{class}`: only `default` has values of its own;
+    /// any other class shows the defaults, as in Nova.
+    pub async fn quota_class_set(&self, ctx: &RequestContext) -> Result<QuotaLimits> {
+        let _ = ctx;
+        self.quota_defaults().await
+    }
+
+    /// `PUT /os-quota-class-sets/{class}` (admin). Only `default` is used by Nova;
+    /// other classes are accepted and change nothing.
+    pub async fn update_quota_class_set(
+        &self,
+        ctx: &RequestContext,
+        v: ApiVersion,
+        class: &str,
+        body: &Value,
+    ) -> Result<QuotaLimits> {
+        rules::admin(ctx, "os_compute_api:os-quota-class-sets:update")?;
+        if class.is_empty() || class.len() > 255 {
+            return Err(invalid_input(
+                "id",
+                &json!(class),
+                "is not a valid class name",
+            ));
+        }
+        let (changes, _) = parse_update(body, "quota_class_set", v, false)?;
+        if class == "default" {
+            let mut tx = self.db.begin_write().await?;
+            for (k, n) in &changes {
+                sqlx::query("DELETE FROM quota_classes WHERE class_name = $1 AND resource = $2")
+                    .bind(class)
+                    .bind(k)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO quota_classes (class_name, resource, hard_limit) VALUES ($1, $2, $3)",
+                )
+                .bind(class)
+                .bind(k)
+                .bind(*n)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        }
+        self.quota_defaults().await
+    }
+
+    /// `GET /limits[?tenant_id=]`: the limits and usage of the caller's project (or,
+    /// for an admin, another one).
+    pub async fn absolute_limits(
+        &self,
+        ctx: &RequestContext,
+        tenant_id: Option<&str>,
+    ) -> Result<(QuotaLimits, InUse)> {
+        let project = match tenant_id {
+            Some(t) => {
+                if Some(t) != ctx.project_id() {
+                    rules::admin(ctx, "os_compute_api:limits:other_project")?;
+                }
+                t.to_string()
+            }
+            None => ctx.project_id().unwrap_or_default().to_string(),
+        };
+        let mut conn = self.db.pool().acquire().await?;
+        let l = quotas::limits(&mut conn, &self.settings.quota, &project).await?;
+        let u = in_use(&mut conn, &project, &ctx.user_id).await?;
+        Ok((l, u))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> QuotaLimits {
+        QuotaLimits::defaults(&Default::default())
+    }
+
+    #[test]
+    fn quota_set_keys_follow_microversions() {
+        let at = |minor| render_quota_set(ApiVersion::new(2, minor), &limits(), None, Some("p"));
+        let old = at(1);
+        assert_eq!(old["id"], "p");
+        assert_eq!(old["floating_ips"], -1);
+        assert_eq!(old["injected_files"], 5);
+        assert_eq!(old["key_pairs"], 100);
+        let mid = at(36);
+        assert!(!mid.contains_key("floating_ips"));
+        assert!(mid.contains_key("injected_files"));
+        let new = at(57);
+        assert!(!new.contains_key("injected_files"));
+        assert!(!new.contains_key("injected_file_path_bytes"));
+        assert_eq!(new["instances"], 10);
+        assert_eq!(new.len(), 8); // id + 7
+        let d = render_quota_set(
+            ApiVersion::new(2, 57),
+            &limits(),
+            Some(&InUse {
+                cores: 3,
+                ..Default::default()
+            }),
+            None,
+        );
+        assert_eq!(d["cores"], json!({"in_use": 3, "limit": 20, "reserved": 0}));
+    }
+
+    #[test]
+    fn absolute_limits_follow_microversions() {
+        let at =
+            |minor| render_absolute_limits(ApiVersion::new(2, minor), &limits(), &InUse::default());
+        let old = at(1);
+        for k in [
+            "maxTotalFloatingIps",
+            "maxImageMeta",
+            "maxPersonality",
+            "maxPersonalitySize",
+            "totalFloatingIpsUsed",
+        ] {
+            assert!(old.contains_key(k), "{k}");
+        }
+        assert_eq!(old["maxTotalRAMSize"], 51200);
+        let v36 = at(36);
+        assert!(!v36.contains_key("maxTotalFloatingIps"));
+        assert!(v36.contains_key("maxImageMeta"));
+        let v39 = at(39);
+        assert!(!v39.contains_key("maxImageMeta"));
+        assert!(v39.contains_key("maxPersonality"));
+        let v57 = at(57);
+        assert!(!v57.contains_key("maxPersonality"));
+        assert_eq!(v57.len(), 11);
+    }
+
+    #[test]
+    fn quota_updates_are_validated() {
+        let v = ApiVersion::new(2, 1);
+        let (c, force) = parse_update(&json!({"quota_set": {"instances": "5", "cores": -1, "force": true, "floating_ips": 3}}), "quota_set", v, true).unwrap();
+        assert!(force);
+        assert_eq!(
+            c,
+            vec![("cores".to_string(), -1), ("instances".to_string(), 5)]
+        );
+        assert!(
+            parse_update(
+                &json!({"quota_set": {"instances": -2}}),
+                "quota_set",
+                v,
+                true
+            )
+            .is_err()
+        );
+        assert!(parse_update(&json!({"quota_set": {"bogus": 1}}), "quota_set", v, true).is_err());
+        assert!(
+            parse_update(
+                &json!({"quota_set": {"floating_ips": 1}}),
+                "quota_set",
+                ApiVersion::new(2, 36),
+                true
+            )
+            .is_err()
+        );
+        assert!(
+            parse_update(
+                &json!({"quota_set": {"injected_files": 1}}),
+                "quota_set",
+                ApiVersion::new(2, 57),
+                true
+            )
+            .is_err()
+        );
+        assert!(
+            parse_update(
+                &json!({"quota_class_set": {"force": true}}),
+                "quota_class_set",
+                v,
+                false
+            )
+            .is_err()
+        );
+    }
+}
