@@ -463,6 +463,9 @@ impl Agent {
             self.compute.poke();
             return Ok(None);
         }
+        if step == Step::FinishDelete {
+            crate::server_groups::remove_member(&mut tx, &s.id).await?;
+        }
         if finished {
             instance_actions::event(
                 &mut tx,

@@ -251,6 +251,18 @@ impl Compute {
                 },
             };
             records::insert(&mut tx, &server).await?;
+            if let Some(group) = server_group_hint(&server) {
+                match crate::server_groups::load(&mut tx, &group).await? {
+                    Some(g) if g.project_id == project_id || ctx.is_admin() => {}
+                    _ => {
+                        return Err(Error::BadRequest(format!(
+                            "Invalid input for field/attribute group. Server group {group} could not be found."
+                        )));
+                    }
+                }
+                crate::server_groups::add_member(&mut tx, &group, &server.id, limits.server_group_members)
+                    .await?;
+            }
             instance_actions::start(
                 &mut tx,
                 ctx,
@@ -283,6 +295,15 @@ impl Compute {
             .await?;
         Ok(sqlx::Row::try_get::<i64, _>(&row, "n")? > 0)
     }
+}
+
+/// The server group a server was created into (`os:scheduler_hints.group`).
+pub fn server_group_hint(s: &Server) -> Option<String> {
+    s.doc
+        .scheduler_hints
+        .get("group")
+        .and_then(|g| g.as_str())
+        .map(str::to_string)
 }
 
 pub(crate) fn now_us() -> i64 {

@@ -344,6 +344,7 @@ impl Compute {
             }
             instance_actions::start(&mut tx, ctx, id, &s.project_id, "delete", request_id, now)
                 .await?;
+            crate::server_groups::remove_member(&mut tx, id).await?;
             tx.commit().await?;
             self.networks.release_for_server(id).await?;
             self.poke();
