@@ -11,3 +11,4 @@ mod auth;
 mod image;
 mod lifecycle;
 mod resources;
+mod servers;
