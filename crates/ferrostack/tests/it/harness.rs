@@ -343,17 +343,20 @@ pub fn file_mode(p: &Path) -> u32 {
 
 /// Declares a test on SQLite and on PostgreSQL, each server started with `env`.
 #[macro_export]
+/// Attributes before the name (e.g. `#[ignore = "bug: ..."]`) go on both tests.
 macro_rules! both_backends_env {
-    ($name:ident, $env:expr, $body:expr) => {
+    ($(#[$m:meta])* $name:ident, $env:expr, $body:expr) => {
         mod $name {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$m])*
             async fn sqlite() {
                 if let Some(s) = Server::start(Backend::Sqlite, $env) {
                     ($body)(s).await;
                 }
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$m])*
             async fn postgres() {
                 if let Some(s) = Server::start(Backend::Postgres, $env) {
                     ($body)(s).await;

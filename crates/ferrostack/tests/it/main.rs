@@ -10,5 +10,6 @@ mod harness;
 mod auth;
 mod image;
 mod lifecycle;
+mod reliability;
 mod resources;
 mod servers;
