@@ -2536,3 +2536,33 @@ both_backends_env!(
         assert_eq!(ids(&l.body), Vec::<String>::new());
     }
 );
+
+both_backends_env!(
+    a_resize_beyond_the_ram_quota_is_403,
+    &[("FERROSTACK_QUOTA__RAM", "1024")],
+    |s: Server| async move {
+        let admin = s.admin_token().await;
+        let image = s.active_image(&admin, "img").await;
+        let id = boot_active(&s, &admin, &image, "big").await;
+        let r = action(&s, &admin, &id, json!({"resize": {"flavorRef": "2"}}), None).await;
+        assert_eq!(
+            nova_error(&r, StatusCode::FORBIDDEN),
+            "Quota exceeded for ram: Requested 1536, but already used 512 of 1024 ram"
+        );
+        let v = show(&s, &admin, &id, None).await;
+        assert_eq!(v["status"], "ACTIVE");
+        assert_eq!(v["flavor"]["id"], "1");
+        // a create that does not fit the RAM left
+        let r = create(
+            &s,
+            &admin,
+            server_body(&image, "x", json!({"flavorRef": "2"})),
+            None,
+        )
+        .await;
+        assert_eq!(
+            nova_error(&r, StatusCode::FORBIDDEN),
+            "Quota exceeded for ram: Requested 2048, but already used 512 of 1024 ram"
+        );
+    }
+);
