@@ -338,3 +338,185 @@ pub fn file_mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
+
+// --- compute (Nova) and image helpers for the servers and reliability tests ---------
+
+/// Declares a test on SQLite and on PostgreSQL, each server started with `env`.
+#[macro_export]
+/// Attributes before the name (e.g. `#[ignore = "bug: ..."]`) go on both tests.
+macro_rules! both_backends_env {
+    ($(#[$m:meta])* $name:ident, $env:expr, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$m])*
+            async fn sqlite() {
+                if let Some(s) = Server::start(Backend::Sqlite, $env) {
+                    ($body)(s).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$m])*
+            async fn postgres() {
+                if let Some(s) = Server::start(Backend::Postgres, $env) {
+                    ($body)(s).await;
+                }
+            }
+        }
+    };
+}
+
+impl Server {
+    /// A Nova v2.1 request; `mv` is the compute microversion (`None`: no header, 2.1).
+    pub async fn compute(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        mv: Option<&str>,
+    ) -> Resp {
+        let mut rb = self
+            .client
+            .request(method, format!("{}/compute/v2.1{path}", self.base))
+            .header("X-Auth-Token", token);
+        if let Some(v) = mv {
+            rb = rb.header("OpenStack-API-Version", format!("compute {v}"));
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        Resp::from(rb.send().await.expect("request")).await
+    }
+
+    /// GET of an absolute URL (a `next` link), with a token.
+    pub async fn get_abs(&self, url: &str, token: &str, mv: Option<&str>) -> Resp {
+        let mut rb = self.client.get(url).header("X-Auth-Token", token);
+        if let Some(v) = mv {
+            rb = rb.header("OpenStack-API-Version", format!("compute {v}"));
+        }
+        Resp::from(rb.send().await.expect("request")).await
+    }
+
+    /// A Glance v2 request with a JSON body.
+    pub async fn glance(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut rb = self
+            .client
+            .request(method, format!("{}/image/v2{path}", self.base))
+            .header("X-Auth-Token", token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        Resp::from(rb.send().await.expect("request")).await
+    }
+
+    /// An active raw image of a few KiB (created and uploaded through Glance).
+    pub async fn active_image(&self, token: &str, name: &str) -> String {
+        let r = self
+            .glance(
+                Method::POST,
+                "/images",
+                token,
+                Some(json!({"name": name, "disk_format": "raw", "container_format": "bare"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        let data: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
+        let up = self
+            .client
+            .put(format!("{}/image/v2/images/{id}/file", self.base))
+            .header("X-Auth-Token", token)
+            .header("Content-Type", "application/octet-stream")
+            .body(data)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(up.status(), StatusCode::NO_CONTENT);
+        id
+    }
+
+    /// A project-scoped token for `user`.
+    pub async fn token_for(&self, user: &str, password: &str, project: &str) -> String {
+        let r = self.auth(user, password, Some(project)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.subject.unwrap()
+    }
+
+    /// `GET /servers/{id}` until it is in `status` with no task (or 404 when `status`
+    /// is "DELETED"); panics after `secs`. Returns the last server view.
+    pub async fn wait_server(
+        &self,
+        token: &str,
+        id: &str,
+        status: &str,
+        mv: Option<&str>,
+        secs: u64,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let r = self
+                .compute(Method::GET, &format!("/servers/{id}"), token, None, mv)
+                .await;
+            if status == "DELETED" && r.status == StatusCode::NOT_FOUND {
+                return r.body;
+            }
+            assert_eq!(r.status, StatusCode::OK, "GET server {id}: {}", r.body);
+            let s = &r.body["server"];
+            if s["status"] == status && s["OS-EXT-STS:task_state"].is_null() {
+                return s.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server {id} not {status} within {secs} s: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for a process that is expected to exit by itself (a test crash point);
+    /// returns its exit status.
+    pub fn wait_exit(&mut self, t: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        wait_with_timeout(&mut child, t)
+    }
+
+    /// The guests the fake hypervisor holds (files under STATE/instances/_fake).
+    pub fn fake_guests(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.state().join("instances/_fake"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".json"))
+                    .map(|n| n.trim_end_matches(".json").to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+/// A Nova error body: `{"<fault>": {"code": status, "message": ...}}`; returns the message.
+pub fn nova_error(r: &Resp, status: StatusCode) -> String {
+    assert_eq!(r.status, status, "{}", r.body);
+    let fault = match status.as_u16() {
+        400 => "badRequest",
+        403 => "forbidden",
+        404 => "itemNotFound",
+        406 => "notAcceptable",
+        409 => "conflictingRequest",
+        _ => panic!("no fault name for {status}"),
+    };
+    assert_eq!(r.body[fault]["code"], json!(status.as_u16()), "{}", r.body);
+    r.body[fault]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message: {}", r.body))
+        .to_string()
+}

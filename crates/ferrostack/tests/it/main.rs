@@ -12,4 +12,6 @@ mod compute_catalog;
 mod image;
 mod lifecycle;
 mod network;
+mod reliability;
 mod resources;
+mod servers;
