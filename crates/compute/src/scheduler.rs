@@ -77,7 +77,10 @@ pub fn place<'h>(
         if let Some(g) = group {
             let taken = g.member_hosts.contains(&h.name);
             if g.policy == "anti-affinity" && taken {
-                reasons.push(format!("{}: holds a member of the anti-affinity group", h.name));
+                reasons.push(format!(
+                    "{}: holds a member of the anti-affinity group",
+                    h.name
+                ));
                 continue;
             }
             if g.policy == "affinity" && !g.member_hosts.is_empty() && !taken {
@@ -350,7 +353,11 @@ mod tests {
 
     #[test]
     fn spreads_by_free_ram_and_filters_capacity_zone_state_and_groups() {
-        let hosts = vec![host("a", "nova", 4096), host("b", "nova", 8192), host("c", "az2", 16384)];
+        let hosts = vec![
+            host("a", "nova", 4096),
+            host("b", "nova", 8192),
+            host("c", "az2", 16384),
+        ];
         let mut usage = HashMap::new();
         let up = |_: &Host| true;
         let s = server(1, 1024, 10);
@@ -361,7 +368,14 @@ mod tests {
         z.doc.requested_az = Some("nova".into());
         assert_eq!(place(&z, &hosts, &usage, &up, None).unwrap().name, "b");
         // Usage counts: b is nearly full, so a wins in zone nova.
-        usage.insert("b".to_string(), HostUsage { vcpus: 0, memory_mb: 7800, disk_gb: 0 });
+        usage.insert(
+            "b".to_string(),
+            HostUsage {
+                vcpus: 0,
+                memory_mb: 7800,
+                disk_gb: 0,
+            },
+        );
         assert_eq!(place(&z, &hosts, &usage, &up, None).unwrap().name, "a");
         // Too big anywhere: a reason per host.
         let big = server(64, 1024, 10);
@@ -373,13 +387,37 @@ mod tests {
         let mut off = hosts.clone();
         off[0].enabled = false;
         off[2].enabled = false;
-        assert_eq!(place(&s, &off, &HashMap::new(), &up, None).unwrap().name, "b");
+        assert_eq!(
+            place(&s, &off, &HashMap::new(), &up, None).unwrap().name,
+            "b"
+        );
         // Server groups.
-        let anti = GroupRule { policy: "anti-affinity".into(), member_hosts: vec!["c".into()] };
-        assert_eq!(place(&s, &hosts, &HashMap::new(), &up, Some(&anti)).unwrap().name, "b");
-        let aff = GroupRule { policy: "affinity".into(), member_hosts: vec!["a".into()] };
-        assert_eq!(place(&s, &hosts, &HashMap::new(), &up, Some(&aff)).unwrap().name, "a");
+        let anti = GroupRule {
+            policy: "anti-affinity".into(),
+            member_hosts: vec!["c".into()],
+        };
+        assert_eq!(
+            place(&s, &hosts, &HashMap::new(), &up, Some(&anti))
+                .unwrap()
+                .name,
+            "b"
+        );
+        let aff = GroupRule {
+            policy: "affinity".into(),
+            member_hosts: vec!["a".into()],
+        };
+        assert_eq!(
+            place(&s, &hosts, &HashMap::new(), &up, Some(&aff))
+                .unwrap()
+                .name,
+            "a"
+        );
         // No host at all.
-        assert!(place(&s, &[], &usage, &up, None).unwrap_err().0.contains("no compute host"));
+        assert!(
+            place(&s, &[], &usage, &up, None)
+                .unwrap_err()
+                .0
+                .contains("no compute host")
+        );
     }
 }

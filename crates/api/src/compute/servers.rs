@@ -216,8 +216,9 @@ pub fn view(s: &Server, mv: ApiVersion, ctx: &RequestContext, base: &Base) -> Va
         v["trusted_image_certificates"] = Value::Null;
     }
     if mv.at_least(2, 71) {
-        let groups: Vec<String> =
-            ferrostack_compute::servers::create::server_group_hint(s).into_iter().collect();
+        let groups: Vec<String> = ferrostack_compute::servers::create::server_group_hint(s)
+            .into_iter()
+            .collect();
         v["server_groups"] = json!(groups);
     }
     if mv.at_least(2, 73) {

@@ -260,8 +260,13 @@ impl Compute {
                         )));
                     }
                 }
-                crate::server_groups::add_member(&mut tx, &group, &server.id, limits.server_group_members)
-                    .await?;
+                crate::server_groups::add_member(
+                    &mut tx,
+                    &group,
+                    &server.id,
+                    limits.server_group_members,
+                )
+                .await?;
             }
             instance_actions::start(
                 &mut tx,

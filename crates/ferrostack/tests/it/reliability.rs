@@ -187,20 +187,24 @@ both_backends_env!(
         // No leaked ports: none for the deleted 5, exactly one per surviving server.
         for id in &first {
             let r = s
-                .call(
-                    Method::GET,
-                    &format!("/network/v2.0/ports?device_id={id}"),
-                    Some(&admin),
+                .get_abs(
+                    &format!("{}/network/v2.0/ports?device_id={id}", s.base),
+                    &admin,
                     None,
                 )
                 .await;
-            assert_eq!(r.body["ports"], json!([]), "ports left for deleted {id}");
+            assert_eq!(
+                r.body["ports"],
+                json!([]),
+                "ports left for deleted {id}: {} {}",
+                r.status,
+                r.body
+            );
         }
         let r = s
-            .call(
-                Method::GET,
-                "/network/v2.0/ports?device_owner=compute:nova",
-                Some(&admin),
+            .get_abs(
+                &format!("{}/network/v2.0/ports?device_owner=compute:nova", s.base),
+                &admin,
                 None,
             )
             .await;
@@ -210,9 +214,16 @@ both_backends_env!(
             .iter()
             .map(|p| p["device_id"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(sorted(owners), sorted(builds.clone()), "one port per server");
+        assert_eq!(
+            sorted(owners),
+            sorted(builds.clone()),
+            "one port per server"
+        );
         // No leaked quota usage: exactly the 20 count.
-        let project = r.body["ports"][0]["project_id"].as_str().unwrap().to_string();
+        let project = r.body["ports"][0]["project_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let q = s
             .compute(
                 Method::GET,
@@ -363,14 +374,19 @@ async fn delete_across_a_crash(mut s: Server) {
         a.body
     );
     let r = s
-        .call(
-            Method::GET,
-            &format!("/network/v2.0/ports?device_id={id}"),
-            Some(&admin),
+        .get_abs(
+            &format!("{}/network/v2.0/ports?device_id={id}", s.base),
+            &admin,
             None,
         )
         .await;
-    assert_eq!(r.body["ports"], json!([]), "ports left for deleted {id}");
+    assert_eq!(
+        r.body["ports"],
+        json!([]),
+        "ports left for deleted {id}: {} {}",
+        r.status,
+        r.body
+    );
 }
 
 both_backends_env!(
