@@ -22,6 +22,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "catalog",
         include_str!("../migrations/3000002_catalog.sql"),
     ),
+    (
+        3_000_003,
+        "server pages",
+        include_str!("../migrations/3000003_server_pages.sql"),
+    ),
 ];
 
 /// Settings from `[compute]` and `[quota]`.

@@ -5,6 +5,7 @@
 
 mod catalog;
 mod discovery;
+mod server_view;
 mod servers;
 
 use axum::Router;

@@ -23,7 +23,7 @@ use ferrostack_compute::{ApiVersion, Error};
 use ferrostack_core::RequestContext;
 use ferrostack_core::time::iso_time;
 
-use super::{ApiResult, Mv, json_body};
+use super::{ApiResult, Mv, json_body, server_view};
 use crate::AppState;
 use crate::identity::{Base, Caller};
 
@@ -73,21 +73,6 @@ fn us_iso(us: i64) -> String {
     iso_time(us.div_euclid(1_000_000))
 }
 
-/// `2026-12-01T10:00:00.000000`: Nova's OS-SRV-USG times.
-fn usage_time(us: Option<i64>) -> Value {
-    match us {
-        Some(us) => {
-            let s = iso_time(us.div_euclid(1_000_000));
-            Value::String(format!(
-                "{}.{:06}",
-                s.trim_end_matches('Z'),
-                us.rem_euclid(1_000_000)
-            ))
-        }
-        None => Value::Null,
-    }
-}
-
 fn links(base: &Base, kind: &str, id: &str) -> Value {
     json!([
         {"rel": "self", "href": format!("{}/v2.1/{kind}/{id}", base.0)},
@@ -96,144 +81,12 @@ fn links(base: &Base, kind: &str, id: &str) -> Value {
 }
 
 fn addresses(s: &Server) -> Value {
-    let mut out = Map::new();
-    for vif in &s.doc.addresses {
-        let entry = out
-            .entry(vif.network_name.clone())
-            .or_insert_with(|| Value::Array(vec![]));
-        if let Value::Array(list) = entry {
-            for ip in &vif.fixed_ips {
-                list.push(json!({
-                    "version": ip.version,
-                    "addr": ip.ip_address,
-                    "OS-EXT-IPS:type": "fixed",
-                    "OS-EXT-IPS-MAC:mac_addr": vif.mac_address,
-                }));
-            }
-        }
-    }
-    Value::Object(out)
+    serde_json::to_value(server_view::addresses(s)).unwrap_or(Value::Null)
 }
 
-/// A server's full view for `mv`.
+/// A server's full view for `mv` (see [`server_view`]).
 pub fn view(s: &Server, mv: ApiVersion, ctx: &RequestContext, base: &Base) -> Value {
-    let admin = ctx.is_admin();
-    let f = &s.doc.flavor;
-    let flavor = if mv.at_least(2, 47) {
-        json!({
-            "vcpus": f.vcpus, "ram": f.memory_mb, "disk": f.root_gb,
-            "ephemeral": f.ephemeral_gb, "swap": f.swap_mb, "original_name": f.name,
-            "extra_specs": f.extra_specs,
-        })
-    } else {
-        json!({"id": f.id, "links": [{"rel": "bookmark", "href": format!("{}/flavors/{}", base.0, f.id)}]})
-    };
-    let image = if s.image_ref.is_empty() {
-        Value::String(String::new())
-    } else {
-        let mut im = json!({"id": s.image_ref, "links": [{"rel": "bookmark", "href": format!("{}/images/{}", base.0, s.image_ref)}]});
-        if mv.at_least(2, 98) {
-            im["properties"] = json!(s.doc.image_properties);
-        }
-        im
-    };
-    let mut v = json!({
-        "id": s.id,
-        "name": s.name,
-        "status": s.status(),
-        "tenant_id": s.project_id,
-        "user_id": s.user_id,
-        "metadata": s.doc.metadata,
-        "hostId": s.host_id(),
-        "image": image,
-        "flavor": flavor,
-        "created": us_iso(s.created_at_us),
-        "updated": us_iso(s.updated_at_us),
-        "addresses": addresses(s),
-        "accessIPv4": s.doc.access_ipv4,
-        "accessIPv6": s.doc.access_ipv6,
-        "links": links(base, "servers", &s.id),
-        "OS-DCF:diskConfig": "MANUAL",
-        "progress": 0,
-        "OS-EXT-AZ:availability_zone": s.availability_zone.clone().unwrap_or_default(),
-        "config_drive": if s.doc.config_drive { "True" } else { "" },
-        "key_name": s.doc.key_name,
-        "OS-SRV-USG:launched_at": usage_time(s.launched_at_us),
-        "OS-SRV-USG:terminated_at": usage_time(s.terminated_at_us),
-        "OS-EXT-STS:task_state": s.task_state.map(|t| t.as_str()),
-        "OS-EXT-STS:vm_state": s.vm_state.as_str(),
-        "OS-EXT-STS:power_state": s.power_state,
-        "os-extended-volumes:volumes_attached": [],
-    });
-    let groups: Vec<Value> = if s.doc.security_groups.is_empty() {
-        vec![json!({"name": "default"})]
-    } else {
-        s.doc
-            .security_groups
-            .iter()
-            .map(|g| json!({"name": g}))
-            .collect()
-    };
-    if !matches!(s.doc.networks, ferrostack_network::NetworkRequest::None) {
-        v["security_groups"] = Value::Array(groups);
-    }
-    if let Some(fault) = &s.doc.fault
-        && matches!(s.status(), "ERROR" | "DELETED")
-    {
-        let mut fv = json!({"code": fault.code, "message": fault.message, "created": us_iso(fault.created_us)});
-        if admin {
-            fv["details"] = Value::String(fault.details.clone());
-        }
-        v["fault"] = fv;
-    }
-    if admin {
-        v["OS-EXT-SRV-ATTR:host"] = json!(s.host);
-        v["OS-EXT-SRV-ATTR:hypervisor_hostname"] = json!(s.host);
-        v["OS-EXT-SRV-ATTR:instance_name"] = json!(s.instance_name());
-        if mv.at_least(2, 3) {
-            v["OS-EXT-SRV-ATTR:reservation_id"] = json!(s.reservation_id);
-            v["OS-EXT-SRV-ATTR:launch_index"] = json!(s.launch_index);
-            v["OS-EXT-SRV-ATTR:hostname"] = json!(s.doc.hostname);
-            v["OS-EXT-SRV-ATTR:kernel_id"] = json!("");
-            v["OS-EXT-SRV-ATTR:ramdisk_id"] = json!("");
-            v["OS-EXT-SRV-ATTR:root_device_name"] = json!("/dev/vda");
-            v["OS-EXT-SRV-ATTR:user_data"] = json!(s.doc.user_data);
-        }
-        if mv.at_least(2, 16) {
-            v["host_status"] = json!(if s.host.is_some() { "UP" } else { "" });
-        }
-    }
-    if mv.at_least(2, 9) {
-        v["locked"] = json!(s.locked);
-    }
-    if mv.at_least(2, 19) {
-        v["description"] = json!(s.doc.description);
-    }
-    if mv.at_least(2, 26) {
-        v["tags"] = json!(s.doc.tags);
-    }
-    if mv.at_least(2, 63) {
-        v["trusted_image_certificates"] = Value::Null;
-    }
-    if mv.at_least(2, 71) {
-        let groups: Vec<String> = ferrostack_compute::servers::create::server_group_hint(s)
-            .into_iter()
-            .collect();
-        v["server_groups"] = json!(groups);
-    }
-    if mv.at_least(2, 73) {
-        v["locked_reason"] = json!(s.doc.locked_reason);
-    }
-    if mv.at_least(2, 90) && !admin {
-        v["OS-EXT-SRV-ATTR:hostname"] = json!(s.doc.hostname);
-    }
-    if mv.at_least(2, 96) {
-        v["pinned_availability_zone"] = json!(s.doc.requested_az);
-    }
-    if mv.at_least(2, 100) {
-        v["scheduler_hints"] = Value::Object(s.doc.scheduler_hints.clone());
-    }
-    v
+    serde_json::to_value(server_view::server_view(s, mv, ctx, base)).unwrap_or(Value::Null)
 }
 
 fn query_pairs(q: Option<&str>) -> Vec<(String, String)> {
@@ -264,18 +117,7 @@ async fn list_common(
             mv,
         )
         .await?;
-    let items: Vec<Value> = page
-        .servers
-        .iter()
-        .map(|srv| {
-            if detail {
-                view(srv, mv, c.ctx(), base)
-            } else {
-                json!({"id": srv.id, "name": srv.name, "links": links(base, "servers", &srv.id)})
-            }
-        })
-        .collect();
-    let mut body = json!({ "servers": items });
+    let mut next = None;
     if page.more
         && let Some(last) = page.servers.last()
     {
@@ -289,10 +131,50 @@ async fn list_common(
             .extend_pairs(&kept)
             .finish();
         let path = if detail { "servers/detail" } else { "servers" };
-        body["servers_links"] =
-            json!([{"rel": "next", "href": format!("{}/v2.1/{path}?{qs}", base.0)}]);
+        next = Some([server_view::Link {
+            rel: "next",
+            href: format!("{}/v2.1/{path}?{qs}", base.0),
+        }]);
     }
-    Ok(axum::Json(body).into_response())
+    #[derive(serde::Serialize)]
+    struct Summary<'a> {
+        id: &'a str,
+        name: &'a str,
+        links: [server_view::Link; 2],
+    }
+    #[derive(serde::Serialize)]
+    struct ListBody<T> {
+        servers: Vec<T>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        servers_links: Option<[server_view::Link; 1]>,
+    }
+    let ctx = c.ctx();
+    if detail {
+        let servers = page
+            .servers
+            .iter()
+            .map(|srv| server_view::server_view(srv, mv, ctx, base))
+            .collect();
+        return Ok(axum::Json(ListBody {
+            servers,
+            servers_links: next,
+        })
+        .into_response());
+    }
+    let servers = page
+        .servers
+        .iter()
+        .map(|srv| Summary {
+            id: &srv.id,
+            name: &srv.name,
+            links: server_view::links(base, "servers", &srv.id),
+        })
+        .collect();
+    Ok(axum::Json(ListBody {
+        servers,
+        servers_links: next,
+    })
+    .into_response())
 }
 
 async fn list(

@@ -1,0 +1,362 @@
+//! A server's JSON view as one typed struct serialized straight to the response:
+//! a page of 1,000 servers is about 1.7 MB, and building it as `serde_json::Value`
+//! maps first cost as much as the database read (measured: ~17 ms of ~70 ms).
+//! Fields that depend on the microversion or on admin are `Option`s skipped when
+//! `None`; `Some(None)` renders `null`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use ferrostack_compute::ApiVersion;
+use ferrostack_compute::servers::model::Server;
+use ferrostack_core::RequestContext;
+use ferrostack_core::time::iso_time;
+
+use crate::identity::Base;
+
+#[derive(Serialize)]
+pub struct Link {
+    pub rel: &'static str,
+    pub href: String,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum ImageView<'a> {
+    None(&'static str),
+    Ref {
+        id: &'a str,
+        links: [Link; 1],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        properties: Option<&'a BTreeMap<String, String>>,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum FlavorView<'a> {
+    Link {
+        id: &'a str,
+        links: [Link; 1],
+    },
+    Embedded {
+        vcpus: i64,
+        ram: i64,
+        disk: i64,
+        ephemeral: i64,
+        swap: i64,
+        original_name: &'a str,
+        extra_specs: &'a BTreeMap<String, String>,
+    },
+}
+
+#[derive(Serialize)]
+pub struct AddressView<'a> {
+    pub version: u8,
+    pub addr: &'a str,
+    #[serde(rename = "OS-EXT-IPS:type")]
+    pub kind: &'static str,
+    #[serde(rename = "OS-EXT-IPS-MAC:mac_addr")]
+    pub mac: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct NameView<'a> {
+    pub name: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct FaultView<'a> {
+    pub code: i64,
+    pub message: &'a str,
+    pub created: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<&'a str>,
+}
+
+/// Skip when the microversion or role does not show the field.
+type Opt<T> = Option<T>;
+
+#[derive(Serialize)]
+pub struct ServerView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub status: &'static str,
+    pub tenant_id: &'a str,
+    pub user_id: &'a str,
+    pub metadata: &'a BTreeMap<String, String>,
+    #[serde(rename = "hostId")]
+    pub host_id: String,
+    pub image: ImageView<'a>,
+    pub flavor: FlavorView<'a>,
+    pub created: String,
+    pub updated: String,
+    pub addresses: BTreeMap<&'a str, Vec<AddressView<'a>>>,
+    #[serde(rename = "accessIPv4")]
+    pub access_ipv4: &'a str,
+    #[serde(rename = "accessIPv6")]
+    pub access_ipv6: &'a str,
+    pub links: [Link; 2],
+    #[serde(rename = "OS-DCF:diskConfig")]
+    pub disk_config: &'static str,
+    pub progress: i64,
+    #[serde(rename = "OS-EXT-AZ:availability_zone")]
+    pub availability_zone: &'a str,
+    pub config_drive: &'static str,
+    pub key_name: Option<&'a str>,
+    #[serde(rename = "OS-SRV-USG:launched_at")]
+    pub launched_at: Option<String>,
+    #[serde(rename = "OS-SRV-USG:terminated_at")]
+    pub terminated_at: Option<String>,
+    #[serde(rename = "OS-EXT-STS:task_state")]
+    pub task_state: Option<&'static str>,
+    #[serde(rename = "OS-EXT-STS:vm_state")]
+    pub vm_state: &'static str,
+    #[serde(rename = "OS-EXT-STS:power_state")]
+    pub power_state: i64,
+    #[serde(rename = "os-extended-volumes:volumes_attached")]
+    pub volumes_attached: [(); 0],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_groups: Opt<Vec<NameView<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Opt<FaultView<'a>>,
+    #[serde(
+        rename = "OS-EXT-SRV-ATTR:host",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attr_host: Opt<Option<&'a str>>,
+    #[serde(
+        rename = "OS-EXT-SRV-ATTR:hypervisor_hostname",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attr_hypervisor_hostname: Opt<Option<&'a str>>,
+    #[serde(
+        rename = "OS-EXT-SRV-ATTR:instance_name",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attr_instance_name: Opt<String>,
+    #[serde(
+        rename = "OS-EXT-SRV-ATTR:reservation_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attr_reservation_id: Opt<&'a str>,
+    #[serde(
+        rename = "OS-EXT-SRV-ATTR:launch_index",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attr_launch_index: Opt<i64>,
+    #[serde(
+        rename = "OS-EXT-SRV-ATTR:hostname",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attr_hostname: Opt<&'a str>,
+    #[serde(
+        rename = "OS-EXT-SRV-ATTR:kernel_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attr_kernel_id: Opt<&'static str>,
+    #[serde(
+        rename = "OS-EXT-SRV-ATTR:ramdisk_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attr_ramdisk_id: Opt<&'static str>,
+    #[serde(
+        rename = "OS-EXT-SRV-ATTR:root_device_name",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attr_root_device_name: Opt<&'static str>,
+    #[serde(
+        rename = "OS-EXT-SRV-ATTR:user_data",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attr_user_data: Opt<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_status: Opt<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked: Opt<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Opt<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Opt<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_image_certificates: Opt<Option<()>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_groups: Opt<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_reason: Opt<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned_availability_zone: Opt<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduler_hints: Opt<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+fn us_iso(us: i64) -> String {
+    iso_time(us.div_euclid(1_000_000))
+}
+
+/// `2026-12-01T10:00:00.000000`: Nova's OS-SRV-USG times.
+fn usage_time(us: Option<i64>) -> Option<String> {
+    us.map(|us| {
+        let s = iso_time(us.div_euclid(1_000_000));
+        format!(
+            "{}.{:06}",
+            s.trim_end_matches('Z'),
+            us.rem_euclid(1_000_000)
+        )
+    })
+}
+
+pub fn links(base: &Base, kind: &str, id: &str) -> [Link; 2] {
+    [
+        Link {
+            rel: "self",
+            href: format!("{}/v2.1/{kind}/{id}", base.0),
+        },
+        Link {
+            rel: "bookmark",
+            href: format!("{}/{kind}/{id}", base.0),
+        },
+    ]
+}
+
+/// `addresses`: network name → fixed IPs.
+pub fn addresses(s: &Server) -> BTreeMap<&str, Vec<AddressView<'_>>> {
+    let mut out: BTreeMap<&str, Vec<AddressView<'_>>> = BTreeMap::new();
+    for vif in &s.doc.addresses {
+        let list = out.entry(vif.network_name.as_str()).or_default();
+        for ip in &vif.fixed_ips {
+            list.push(AddressView {
+                version: ip.version,
+                addr: &ip.ip_address,
+                kind: "fixed",
+                mac: &vif.mac_address,
+            });
+        }
+    }
+    out
+}
+
+/// A server's full view for `mv` and the caller's role.
+pub fn server_view<'a>(
+    s: &'a Server,
+    mv: ApiVersion,
+    ctx: &RequestContext,
+    base: &Base,
+) -> ServerView<'a> {
+    let admin = ctx.is_admin();
+    let f = &s.doc.flavor;
+    let flavor = if mv.at_least(2, 47) {
+        FlavorView::Embedded {
+            vcpus: f.vcpus,
+            ram: f.memory_mb,
+            disk: f.root_gb,
+            ephemeral: f.ephemeral_gb,
+            swap: f.swap_mb,
+            original_name: &f.name,
+            extra_specs: &f.extra_specs,
+        }
+    } else {
+        FlavorView::Link {
+            id: &f.id,
+            links: [Link {
+                rel: "bookmark",
+                href: format!("{}/flavors/{}", base.0, f.id),
+            }],
+        }
+    };
+    let image = if s.image_ref.is_empty() {
+        ImageView::None("")
+    } else {
+        ImageView::Ref {
+            id: &s.image_ref,
+            links: [Link {
+                rel: "bookmark",
+                href: format!("{}/images/{}", base.0, s.image_ref),
+            }],
+            properties: mv.at_least(2, 98).then_some(&s.doc.image_properties),
+        }
+    };
+    let security_groups = (!matches!(s.doc.networks, ferrostack_network::NetworkRequest::None))
+        .then(|| {
+            if s.doc.security_groups.is_empty() {
+                vec![NameView { name: "default" }]
+            } else {
+                s.doc
+                    .security_groups
+                    .iter()
+                    .map(|g| NameView { name: g })
+                    .collect()
+            }
+        });
+    let status = s.status();
+    let fault = s
+        .doc
+        .fault
+        .as_ref()
+        .filter(|_| matches!(status, "ERROR" | "DELETED"))
+        .map(|fault| FaultView {
+            code: fault.code,
+            message: &fault.message,
+            created: us_iso(fault.created_us),
+            details: admin.then_some(fault.details.as_str()),
+        });
+    let v23 = admin && mv.at_least(2, 3);
+    ServerView {
+        id: &s.id,
+        name: &s.name,
+        status,
+        tenant_id: &s.project_id,
+        user_id: &s.user_id,
+        metadata: &s.doc.metadata,
+        host_id: s.host_id(),
+        image,
+        flavor,
+        created: us_iso(s.created_at_us),
+        updated: us_iso(s.updated_at_us),
+        addresses: addresses(s),
+        access_ipv4: &s.doc.access_ipv4,
+        access_ipv6: &s.doc.access_ipv6,
+        links: links(base, "servers", &s.id),
+        disk_config: "MANUAL",
+        progress: 0,
+        availability_zone: s.availability_zone.as_deref().unwrap_or(""),
+        config_drive: if s.doc.config_drive { "True" } else { "" },
+        key_name: s.doc.key_name.as_deref(),
+        launched_at: usage_time(s.launched_at_us),
+        terminated_at: usage_time(s.terminated_at_us),
+        task_state: s.task_state.map(|t| t.as_str()),
+        vm_state: s.vm_state.as_str(),
+        power_state: s.power_state,
+        volumes_attached: [],
+        security_groups,
+        fault,
+        attr_host: admin.then_some(s.host.as_deref()),
+        attr_hypervisor_hostname: admin.then_some(s.host.as_deref()),
+        attr_instance_name: admin.then(|| s.instance_name()),
+        attr_reservation_id: v23.then_some(s.reservation_id.as_str()),
+        attr_launch_index: v23.then_some(s.launch_index),
+        attr_hostname: (v23 || mv.at_least(2, 90)).then_some(s.doc.hostname.as_str()),
+        attr_kernel_id: v23.then_some(""),
+        attr_ramdisk_id: v23.then_some(""),
+        attr_root_device_name: v23.then_some("/dev/vda"),
+        attr_user_data: v23.then_some(s.doc.user_data.as_deref()),
+        host_status: (admin && mv.at_least(2, 16)).then_some(if s.host.is_some() {
+            "UP"
+        } else {
+            ""
+        }),
+        locked: mv.at_least(2, 9).then_some(s.locked),
+        description: mv.at_least(2, 19).then_some(s.doc.description.as_deref()),
+        tags: mv.at_least(2, 26).then_some(s.doc.tags.as_slice()),
+        trusted_image_certificates: mv.at_least(2, 63).then_some(None),
+        server_groups: mv.at_least(2, 71).then(|| {
+            ferrostack_compute::servers::create::server_group_hint(s)
+                .into_iter()
+                .collect()
+        }),
+        locked_reason: mv.at_least(2, 73).then_some(s.doc.locked_reason.as_deref()),
+        pinned_availability_zone: mv.at_least(2, 96).then_some(s.doc.requested_az.as_deref()),
+        scheduler_hints: mv.at_least(2, 100).then_some(&s.doc.scheduler_hints),
+    }
+}
