@@ -21,13 +21,17 @@ use clap::Parser;
 /// `bench identity`, RSS grew from 31 MiB to 560 MiB; pinned, it stays under 50 MiB.
 /// 4 MiB rather than glibc's initial 128 KiB keeps the image data path's buffers
 /// (hyper's reads up to ~400 KiB, 1 MiB writes) on the heap instead of an mmap,
-/// page faults and zeroing per buffer. Must run before any other thread starts.
+/// page faults and zeroing per buffer. Two malloc arenas instead of glibc's 8 per
+/// core: every SQLite connection has its own thread, and each thread's arena kept
+/// its freed pages (`bench compute` with 10,000 servers: RSS 156 → 118 MiB, same
+/// latencies). Must run before any other thread starts.
 #[allow(unsafe_code)]
 fn pin_mmap_threshold() {
     // SAFETY: mallopt only changes allocator parameters; it is called once, first
     // thing in main, before the runtime or any other thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 
