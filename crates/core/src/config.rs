@@ -248,8 +248,6 @@ pub struct ComputeConfig {
     pub max_attempts: u32,
     /// Seconds a build may take before it is put in ERROR (`instance_build_timeout`; 0 = none).
     pub instance_build_timeout: u64,
-    /// Seconds before an unconfirmed resize is confirmed automatically (0 = never).
-    pub resize_confirm_window: u64,
     /// Maximum length of base64 `user_data` (Nova's schema: 65535).
     pub max_user_data_length: usize,
     /// Default `limit` of server lists (`[api] max_limit`).
@@ -277,7 +275,6 @@ impl Default for ComputeConfig {
             sync_power_state_interval: 600,
             max_attempts: 3,
             instance_build_timeout: 0,
-            resize_confirm_window: 0,
             max_user_data_length: 65535,
             max_limit: 1000,
         }

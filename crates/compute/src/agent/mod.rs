@@ -204,6 +204,16 @@ impl Agent {
             let Some(task) = s.task_state else {
                 return Ok(());
             };
+            let timeout = self.compute.settings.compute.instance_build_timeout as i64;
+            if timeout > 0
+                && s.vm_state == VmState::Building
+                && now_us() - s.created_at_us > timeout * 1_000_000
+            {
+                s.attempts = i64::from(self.compute.settings.compute.max_attempts);
+                let why =
+                    format!("the build timed out after {timeout} s ([compute] instance_build_timeout)");
+                return self.record_failure(s, Step::Spawn, why).await;
+            }
             let observed = match self.observe(&s.id).await {
                 Ok(o) => o,
                 Err(e) => return self.record_failure(s, Step::Lost, e.to_string()).await,
