@@ -395,7 +395,19 @@ impl Agent {
             .await;
         let _ = tokio::fs::remove_file(&dest).await;
         match r {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // createBackup: drop the backups beyond the rotation (a failed
+                // rotation leaves extra backups, never fails the snapshot).
+                if let Some(b) = &s.doc.pending.backup_rotation
+                    && let Err(e) = self
+                        .compute
+                        .rotate_backups(&ctx, &s.id, &b.backup_type, b.rotation)
+                        .await
+                {
+                    tracing::warn!(server = %s.id, error = %e, "backup rotation failed");
+                }
+                Ok(())
+            }
             // The user deleted the image meanwhile: nothing left to fill.
             Err(ferrostack_image::Error::NotFound(_)) => Ok(()),
             Err(e) => Err(e.into()),
@@ -435,7 +447,10 @@ impl Agent {
                     s.launched_at_us = Some(now);
                 }
             }
-            Step::Snapshot => s.doc.pending.snapshot_image_id = None,
+            Step::Snapshot => {
+                s.doc.pending.snapshot_image_id = None;
+                s.doc.pending.backup_rotation = None;
+            }
             Step::ConfirmResize | Step::RevertResize => {
                 // Back to where the resize started (a stopped server stays stopped).
                 let back = s.doc.pending.old_vm_state.take().unwrap_or(VmState::Active);
