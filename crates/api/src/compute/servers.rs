@@ -180,8 +180,14 @@ pub fn view_as(
         "accessIPv6": s.doc.access_ipv6,
         "links": links(base, "servers", &s.id),
         "OS-DCF:diskConfig": "MANUAL",
-        "progress": 0,
     });
+    // Nova shows progress only while it means something
+    if matches!(
+        s.status(),
+        "ACTIVE" | "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "MIGRATING"
+    ) {
+        v["progress"] = json!(0);
+    }
     if let Some(fault) = &s.doc.fault
         && matches!(s.status(), "ERROR" | "DELETED")
     {
@@ -696,6 +702,8 @@ async fn action(
             return Ok(StatusCode::ACCEPTED.into_response());
         }
         other => {
+            // a missing server is 404 whatever the action
+            s.compute.get_server(ctx, &id).await?;
             return Err(Error::BadRequest(format!("There is no such action: {other}")).into());
         }
     };

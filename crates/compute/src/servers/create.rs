@@ -251,6 +251,25 @@ impl Compute {
                 },
             };
             records::insert(&mut tx, &server).await?;
+            // `group` hint: the server joins the group (its `members`); the
+            // scheduler then applies the group's policy.
+            if let Some(group) = req.scheduler_hints.get("group").and_then(|g| g.as_str()) {
+                match crate::server_groups::add_member(
+                    &mut tx,
+                    group,
+                    &server.id,
+                    limits.server_group_members,
+                )
+                .await
+                {
+                    Err(Error::NotFound(_)) => {
+                        return Err(Error::BadRequest(format!(
+                            "Invalid scheduler hint group: server group {group} not found."
+                        )));
+                    }
+                    other => other?,
+                }
+            }
             instance_actions::start(
                 &mut tx,
                 ctx,

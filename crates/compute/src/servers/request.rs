@@ -577,6 +577,11 @@ pub fn parse_create(body: &Value, mv: ApiVersion, max_user_data: usize) -> Resul
     if req.image_ref.is_none() {
         return Err(Error::BadRequest("Invalid imageRef provided.".into()));
     }
+    // max_count defaults to min_count (Nova: a lone min_count asks for exactly
+    // that many)
+    if s.contains_key("min_count") && !s.contains_key("max_count") {
+        req.max_count = req.min_count;
+    }
     if req.min_count > req.max_count {
         return Err(Error::BadRequest("min_count must be <= max_count".into()));
     }
