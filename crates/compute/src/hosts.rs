@@ -202,6 +202,40 @@ impl Compute {
                 "The host {host} of instance {id} cannot be reached."
             ))
         })?;
-        link.console_output(id, lines).await
+        // The driver's tail counts whole lines; Nova's counts the pieces between
+        // newlines, so a log ending in one gives a last, empty piece: ask for one
+        // line more and cut as Nova does.
+        let out = link.console_output(id, lines.map(|n| n + 1)).await?;
+        Ok(match lines {
+            Some(n) => tail_pieces(&out, n),
+            None => out,
+        })
+    }
+}
+
+/// The last `n` newline-separated pieces of a console log, as Nova's
+/// `_tail_log` cuts it (`n` = 0: nothing).
+pub fn tail_pieces(log: &str, n: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    let pieces: Vec<&str> = log.split('\n').collect();
+    pieces[pieces.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail_pieces;
+
+    #[test]
+    fn console_tail_counts_pieces_as_nova() {
+        let log = "one\ntwo\nthree\n";
+        // tempest: length=3 must give exactly 3 pieces of split('\n')
+        assert_eq!(tail_pieces(log, 3), "two\nthree\n");
+        assert_eq!(tail_pieces(log, 3).split('\n').count(), 3);
+        assert_eq!(tail_pieces(log, 10), log);
+        assert_eq!(tail_pieces(log, 1), "");
+        assert_eq!(tail_pieces(log, 0), "");
+        assert_eq!(tail_pieces("a\nb", 1), "b");
     }
 }

@@ -15,14 +15,18 @@ use crate::service::Compute;
 use crate::version::ApiVersion;
 use crate::{keypairs, server_groups};
 
-/// nova-network quotas, shown (always -1) below 2.36.
+/// nova-network quotas, shown (always -1) below 2.36. Nova no longer shows
+/// `networks` (its resource went with nova-network) but still accepts it in an
+/// update below 2.36 (the class set: below 2.50), as a no-op.
 const NETWORK_KEYS: &[&str] = &[
     "fixed_ips",
     "floating_ips",
-    "networks",
     "security_group_rules",
     "security_groups",
 ];
+
+/// Accepted in an update where [`NETWORK_KEYS`] are, never shown.
+const LEGACY_NETWORKS: &str = "networks";
 
 const INJECTED_KEYS: &[&str] = &[
     "injected_file_content_bytes",
@@ -206,6 +210,9 @@ pub(crate) fn parse_update(
     if allow_force {
         allowed.push("force");
     }
+    if allowed.contains(&"fixed_ips") {
+        allowed.push(LEGACY_NETWORKS);
+    }
     rules::only(envelope, q, &allowed)?;
     let mut force = false;
     let mut out = Vec::new();
@@ -215,7 +222,7 @@ pub(crate) fn parse_update(
             continue;
         }
         let n = rules::integer(k, val, -1, MAX_INT)?;
-        if !NETWORK_KEYS.contains(&k.as_str()) {
+        if !NETWORK_KEYS.contains(&k.as_str()) && k != LEGACY_NETWORKS {
             out.push((k.clone(), n));
         }
     }
@@ -438,6 +445,7 @@ mod tests {
         let old = at(1);
         assert_eq!(old["id"], "p");
         assert_eq!(old["floating_ips"], -1);
+        assert!(!old.contains_key("networks")); // tempest's 2.1 schema forbids it
         assert_eq!(old["injected_files"], 5);
         assert_eq!(old["key_pairs"], 100);
         let mid = at(36);
@@ -489,7 +497,7 @@ mod tests {
     #[test]
     fn quota_updates_are_validated() {
         let v = ApiVersion::new(2, 1);
-        let (c, force) = parse_update(&json!({"quota_set": {"instances": "5", "cores": -1, "force": true, "floating_ips": 3}}), "quota_set", v, true).unwrap();
+        let (c, force) = parse_update(&json!({"quota_set": {"instances": "5", "cores": -1, "force": true, "floating_ips": 3, "networks": 2}}), "quota_set", v, true).unwrap();
         assert!(force);
         assert_eq!(
             c,

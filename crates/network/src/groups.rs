@@ -173,9 +173,7 @@ fn check_ports(r: &mut Rule) -> Result<()> {
     };
     match protocol_number(&proto) {
         Some(6 | 17 | 33 | 132 | 136) => {
-            let min = min.or(max).unwrap_or(0);
-            let max = max.or(Some(min)).unwrap_or(min);
-            for v in [min, max] {
+            for v in [min, max].into_iter().flatten() {
                 if !(1..=65535).contains(&v) {
                     return Err(Error::invalid(
                         "SecurityGroupInvalidPortValue",
@@ -183,6 +181,13 @@ fn check_ports(r: &mut Rule) -> Result<()> {
                     ));
                 }
             }
+            // Neutron wants both ends for these protocols (one port: min = max)
+            let (Some(min), Some(max)) = (min, max) else {
+                return Err(Error::invalid(
+                    "SecurityGroupInvalidPortRange",
+                    "For TCP/UDP protocols, port_range_min must be <= port_range_max",
+                ));
+            };
             if min > max {
                 return Err(Error::invalid(
                     "SecurityGroupInvalidPortRange",
@@ -632,9 +637,11 @@ mod tests {
         assert_eq!(e.kind(), "SecurityGroupInvalidIcmpValue");
         let e = check_ports(&mut rule(Some("icmp"), None, Some(0))).unwrap_err();
         assert_eq!(e.kind(), "SecurityGroupMissingIcmpType");
-        let mut r = rule(Some("6"), Some(443), None);
-        check_ports(&mut r).unwrap();
-        assert_eq!(r.port_range_max, Some(443));
+        // one end only is a range error for TCP/UDP (tempest checks (None, 6))
+        let e = check_ports(&mut rule(Some("6"), Some(443), None)).unwrap_err();
+        assert_eq!(e.kind(), "SecurityGroupInvalidPortRange");
+        let e = check_ports(&mut rule(Some("tcp"), None, Some(6))).unwrap_err();
+        assert_eq!(e.kind(), "SecurityGroupInvalidPortRange");
     }
 
     #[test]

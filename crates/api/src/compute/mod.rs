@@ -5,6 +5,7 @@
 
 mod catalog;
 mod discovery;
+mod extensions;
 mod server_view;
 mod servers;
 
@@ -28,6 +29,8 @@ pub type ApiResult<T = Response> = Result<T, NovaError>;
 pub fn router(state: AppState) -> Router {
     let v21 = Router::new()
         .route("/", get(discovery::v21))
+        .route("/extensions", get(extensions::index))
+        .route("/extensions/{alias}", get(extensions::show))
         .merge(catalog::routes())
         .merge(servers::routes())
         .method_not_allowed_fallback(method_not_allowed)

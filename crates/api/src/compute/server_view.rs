@@ -1,4 +1,5 @@
-//! A server's JSON view as one typed struct serialized straight to the response:
+//! The detailed server list's view (`GET /servers/detail`; single-server answers
+//! use `servers::view_as`) as one typed struct serialized straight to the response:
 //! a page of 1,000 servers is about 1.7 MB, and building it as `serde_json::Value`
 //! maps first cost as much as the database read (measured: ~17 ms of ~70 ms).
 //! Fields that depend on the microversion or on admin are `Option`s skipped when
@@ -100,7 +101,8 @@ pub struct ServerView<'a> {
     pub links: [Link; 2],
     #[serde(rename = "OS-DCF:diskConfig")]
     pub disk_config: &'static str,
-    pub progress: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<i64>,
     #[serde(rename = "OS-EXT-AZ:availability_zone")]
     pub availability_zone: &'a str,
     pub config_drive: &'static str,
@@ -196,7 +198,7 @@ fn us_iso(us: i64) -> String {
 }
 
 /// `2026-12-01T10:00:00.000000`: Nova's OS-SRV-USG times.
-fn usage_time(us: Option<i64>) -> Option<String> {
+pub fn usage_time(us: Option<i64>) -> Option<String> {
     us.map(|us| {
         let s = iso_time(us.div_euclid(1_000_000));
         format!(
@@ -319,7 +321,12 @@ pub fn server_view<'a>(
         access_ipv6: &s.doc.access_ipv6,
         links: links(base, "servers", &s.id),
         disk_config: "MANUAL",
-        progress: 0,
+        // Nova shows progress only while it means something.
+        progress: matches!(
+            status,
+            "ACTIVE" | "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "MIGRATING"
+        )
+        .then_some(0),
         availability_zone: s.availability_zone.as_deref().unwrap_or(""),
         config_drive: if s.doc.config_drive { "True" } else { "" },
         key_name: s.doc.key_name.as_deref(),
@@ -350,11 +357,8 @@ pub fn server_view<'a>(
         description: mv.at_least(2, 19).then_some(s.doc.description.as_deref()),
         tags: mv.at_least(2, 26).then_some(s.doc.tags.as_slice()),
         trusted_image_certificates: mv.at_least(2, 63).then_some(None),
-        server_groups: mv.at_least(2, 71).then(|| {
-            ferrostack_compute::servers::create::server_group_hint(s)
-                .into_iter()
-                .collect()
-        }),
+        // Nova never lists `server_groups` in the detailed list (show only).
+        server_groups: None,
         locked_reason: mv.at_least(2, 73).then_some(s.doc.locked_reason.as_deref()),
         pinned_availability_zone: mv.at_least(2, 96).then_some(s.doc.requested_az.as_deref()),
         scheduler_hints: mv.at_least(2, 100).then_some(&s.doc.scheduler_hints),

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
 use ferrostack_compute::servers::model::Server;
-use ferrostack_compute::servers::ops::{Action, Rebuild};
+use ferrostack_compute::servers::ops::{Action, Rebuild, ServerUpdate};
 use ferrostack_compute::servers::query::ListQuery;
 use ferrostack_compute::servers::request::{
     self, check_metadata, check_name, check_tag, check_tags,
@@ -80,13 +80,194 @@ fn links(base: &Base, kind: &str, id: &str) -> Value {
     ])
 }
 
-fn addresses(s: &Server) -> Value {
-    serde_json::to_value(server_view::addresses(s)).unwrap_or(Value::Null)
+/// The server's addresses by network; `extended` adds the IP type and MAC (every
+/// view but the update/rebuild answers below 2.75).
+fn addresses(s: &Server, extended: bool) -> Value {
+    let mut out = Map::new();
+    for vif in &s.doc.addresses {
+        let entry = out
+            .entry(vif.network_name.clone())
+            .or_insert_with(|| Value::Array(vec![]));
+        if let Value::Array(list) = entry {
+            for ip in &vif.fixed_ips {
+                let mut a = json!({"version": ip.version, "addr": ip.ip_address});
+                if extended {
+                    a["OS-EXT-IPS:type"] = json!("fixed");
+                    a["OS-EXT-IPS-MAC:mac_addr"] = json!(vif.mac_address);
+                }
+                list.push(a);
+            }
+        }
+    }
+    Value::Object(out)
 }
 
-/// A server's full view for `mv` (see [`server_view`]).
+/// Which response a server body is for: Nova trims the update (`PUT`) and rebuild
+/// answers below 2.75 to the basic attributes (no AZ, extended status, server
+/// attributes, usage, security groups, volumes, config drive; key_name in a
+/// rebuild from 2.54, user_data from 2.57); `server_groups` (2.71) is only in show
+/// and the update/rebuild answers, never in the detailed list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Show,
+    List,
+    Update,
+    Rebuild,
+}
+
 pub fn view(s: &Server, mv: ApiVersion, ctx: &RequestContext, base: &Base) -> Value {
-    serde_json::to_value(server_view::server_view(s, mv, ctx, base)).unwrap_or(Value::Null)
+    view_as(s, mv, ctx, base, Shape::Show)
+}
+
+pub fn view_as(
+    s: &Server,
+    mv: ApiVersion,
+    ctx: &RequestContext,
+    base: &Base,
+    shape: Shape,
+) -> Value {
+    let admin = ctx.is_admin();
+    // the trimmed update/rebuild answer of 2.1-2.74
+    let basic = matches!(shape, Shape::Update | Shape::Rebuild) && !mv.at_least(2, 75);
+    let f = &s.doc.flavor;
+    let flavor = if mv.at_least(2, 47) {
+        json!({
+            "vcpus": f.vcpus, "ram": f.memory_mb, "disk": f.root_gb,
+            "ephemeral": f.ephemeral_gb, "swap": f.swap_mb, "original_name": f.name,
+            "extra_specs": f.extra_specs,
+        })
+    } else {
+        json!({"id": f.id, "links": [{"rel": "bookmark", "href": format!("{}/flavors/{}", base.0, f.id)}]})
+    };
+    let image = if s.image_ref.is_empty() {
+        Value::String(String::new())
+    } else {
+        let mut im = json!({"id": s.image_ref, "links": [{"rel": "bookmark", "href": format!("{}/images/{}", base.0, s.image_ref)}]});
+        if mv.at_least(2, 98) {
+            im["properties"] = json!(s.doc.image_properties);
+        }
+        im
+    };
+    let mut v = json!({
+        "id": s.id,
+        "name": s.name,
+        "status": s.status(),
+        "tenant_id": s.project_id,
+        "user_id": s.user_id,
+        "metadata": s.doc.metadata,
+        "hostId": s.host_id(),
+        "image": image,
+        "flavor": flavor,
+        "created": us_iso(s.created_at_us),
+        "updated": us_iso(s.updated_at_us),
+        "addresses": addresses(s, !basic),
+        "accessIPv4": s.doc.access_ipv4,
+        "accessIPv6": s.doc.access_ipv6,
+        "links": links(base, "servers", &s.id),
+        "OS-DCF:diskConfig": "MANUAL",
+    });
+    // Nova shows progress only while it means something
+    if matches!(
+        s.status(),
+        "ACTIVE" | "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "MIGRATING"
+    ) {
+        v["progress"] = json!(0);
+    }
+    if let Some(fault) = &s.doc.fault
+        && matches!(s.status(), "ERROR" | "DELETED")
+    {
+        let mut fv = json!({"code": fault.code, "message": fault.message, "created": us_iso(fault.created_us)});
+        if admin {
+            fv["details"] = Value::String(fault.details.clone());
+        }
+        v["fault"] = fv;
+    }
+    if basic {
+        if shape == Shape::Rebuild && mv.at_least(2, 54) {
+            v["key_name"] = json!(s.doc.key_name);
+        }
+    } else {
+        v["OS-EXT-AZ:availability_zone"] = json!(s.availability_zone.clone().unwrap_or_default());
+        v["config_drive"] = json!(if s.doc.config_drive { "True" } else { "" });
+        v["key_name"] = json!(s.doc.key_name);
+        v["OS-SRV-USG:launched_at"] = json!(server_view::usage_time(s.launched_at_us));
+        v["OS-SRV-USG:terminated_at"] = json!(server_view::usage_time(s.terminated_at_us));
+        v["OS-EXT-STS:task_state"] = json!(s.task_state.map(|t| t.as_str()));
+        v["OS-EXT-STS:vm_state"] = json!(s.vm_state.as_str());
+        v["OS-EXT-STS:power_state"] = json!(s.power_state);
+        v["os-extended-volumes:volumes_attached"] = json!([]);
+        let groups: Vec<Value> = if s.doc.security_groups.is_empty() {
+            vec![json!({"name": "default"})]
+        } else {
+            s.doc
+                .security_groups
+                .iter()
+                .map(|g| json!({"name": g}))
+                .collect()
+        };
+        if !matches!(s.doc.networks, ferrostack_network::NetworkRequest::None) {
+            v["security_groups"] = Value::Array(groups);
+        }
+        if admin {
+            v["OS-EXT-SRV-ATTR:host"] = json!(s.host);
+            v["OS-EXT-SRV-ATTR:hypervisor_hostname"] = json!(s.host);
+            v["OS-EXT-SRV-ATTR:instance_name"] = json!(s.instance_name());
+            if mv.at_least(2, 3) {
+                v["OS-EXT-SRV-ATTR:reservation_id"] = json!(s.reservation_id);
+                v["OS-EXT-SRV-ATTR:launch_index"] = json!(s.launch_index);
+                v["OS-EXT-SRV-ATTR:hostname"] = json!(s.doc.hostname);
+                v["OS-EXT-SRV-ATTR:kernel_id"] = json!("");
+                v["OS-EXT-SRV-ATTR:ramdisk_id"] = json!("");
+                v["OS-EXT-SRV-ATTR:root_device_name"] = json!("/dev/vda");
+                // a rebuild answers the new user data as `user_data` (2.57) instead
+                if shape != Shape::Rebuild {
+                    v["OS-EXT-SRV-ATTR:user_data"] = json!(s.doc.user_data);
+                }
+            }
+            if mv.at_least(2, 16) {
+                v["host_status"] = json!(if s.host.is_some() { "UP" } else { "" });
+            }
+        }
+    }
+    if shape == Shape::Rebuild && mv.at_least(2, 57) {
+        v["user_data"] = json!(s.doc.user_data);
+    }
+    if mv.at_least(2, 9) {
+        v["locked"] = json!(s.locked);
+    }
+    if mv.at_least(2, 19) {
+        v["description"] = json!(s.doc.description);
+    }
+    if mv.at_least(2, 26) {
+        v["tags"] = json!(s.doc.tags);
+    }
+    if mv.at_least(2, 63) {
+        v["trusted_image_certificates"] = Value::Null;
+    }
+    if mv.at_least(2, 71) && shape != Shape::List {
+        // a server is in at most one group: the one its create named
+        let groups: Vec<&str> = s
+            .doc
+            .scheduler_hints
+            .get("group")
+            .and_then(Value::as_str)
+            .into_iter()
+            .collect();
+        v["server_groups"] = json!(groups);
+    }
+    if mv.at_least(2, 73) {
+        v["locked_reason"] = json!(s.doc.locked_reason);
+    }
+    if mv.at_least(2, 90) && !admin && !basic {
+        v["OS-EXT-SRV-ATTR:hostname"] = json!(s.doc.hostname);
+    }
+    if mv.at_least(2, 96) {
+        v["pinned_availability_zone"] = json!(s.doc.requested_az);
+    }
+    if mv.at_least(2, 100) {
+        v["scheduler_hints"] = Value::Object(s.doc.scheduler_hints.clone());
+    }
+    v
 }
 
 fn query_pairs(q: Option<&str>) -> Vec<(String, String)> {
@@ -284,14 +465,12 @@ async fn update(
 ) -> ApiResult {
     let body = json_body(&body)?;
     let obj = object(&body, "server")?;
-    let mut name = None;
-    let mut description = None;
-    let mut hostname = None;
+    let mut u = ServerUpdate::default();
     for (k, v) in obj {
         match k.as_str() {
-            "name" => name = Some(check_name("name", v)?),
+            "name" => u.name = Some(check_name("name", v)?),
             "description" if mv.at_least(2, 19) => {
-                description = Some(match v {
+                u.description = Some(match v {
                     Value::Null => None,
                     Value::String(d) if d.chars().count() <= 255 => Some(d.clone()),
                     _ => {
@@ -304,10 +483,15 @@ async fn update(
                     }
                 })
             }
-            "hostname" if mv.at_least(2, 90) => {
-                hostname = Some(check_name("hostname", v)?);
-            }
-            "accessIPv4" | "accessIPv6" | "OS-DCF:diskConfig" => {}
+            "hostname" if mv.at_least(2, 90) => match v.as_str() {
+                Some(h) if request::valid_hostname(h, mv) => u.hostname = Some(h.to_string()),
+                _ => {
+                    return Err(request::invalid("hostname", v, "is not a valid hostname").into());
+                }
+            },
+            "accessIPv4" => u.access_ipv4 = Some(request::access_ip(k, v)?),
+            "accessIPv6" => u.access_ipv6 = Some(request::access_ip(k, v)?),
+            "OS-DCF:diskConfig" => {}
             other => {
                 return Err(Error::BadRequest(format!(
                     "Invalid input for field/attribute server. Additional properties are not allowed ('{other}' was unexpected)"
@@ -316,11 +500,11 @@ async fn update(
             }
         }
     }
-    let srv = s
-        .compute
-        .update_server(c.ctx(), &id, name, description, hostname)
-        .await?;
-    Ok(axum::Json(json!({ "server": view(&srv, mv, c.ctx(), &base) })).into_response())
+    let srv = s.compute.update_server(c.ctx(), &id, u).await?;
+    Ok(
+        axum::Json(json!({ "server": view_as(&srv, mv, c.ctx(), &base, Shape::Update) }))
+            .into_response(),
+    )
 }
 
 async fn delete(
@@ -421,6 +605,64 @@ async fn action(
             };
             Action::CreateImage { name, metadata }
         }
+        "createBackup" => {
+            let obj = arg.as_object().ok_or_else(|| {
+                Error::BadRequest("Invalid input for field/attribute createBackup.".into())
+            })?;
+            for required in ["name", "backup_type", "rotation"] {
+                if !obj.contains_key(required) {
+                    return Err(Error::BadRequest(format!(
+                        "Invalid input for field/attribute createBackup. '{required}' is a required property"
+                    ))
+                    .into());
+                }
+            }
+            let mut name = String::new();
+            let mut backup_type = String::new();
+            let mut rotation = 0;
+            let mut metadata = BTreeMap::new();
+            for (k, v) in obj {
+                match k.as_str() {
+                    "name" => name = check_name("name", v)?,
+                    "backup_type" => {
+                        backup_type = v
+                            .as_str()
+                            .ok_or_else(|| {
+                                request::invalid("backup_type", v, "is not of type 'string'")
+                            })?
+                            .to_string()
+                    }
+                    "rotation" => {
+                        rotation = match v {
+                            Value::Number(n) => n.as_i64(),
+                            Value::String(x)
+                                if !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()) =>
+                            {
+                                x.parse().ok()
+                            }
+                            _ => None,
+                        }
+                        .filter(|n| *n >= 0)
+                        .ok_or_else(|| {
+                            request::invalid("rotation", v, "is not a non-negative integer")
+                        })?
+                    }
+                    "metadata" => metadata = check_metadata("metadata", v)?,
+                    other => {
+                        return Err(Error::BadRequest(format!(
+                            "Invalid input for field/attribute createBackup. Additional properties are not allowed ('{other}' was unexpected)"
+                        ))
+                        .into());
+                    }
+                }
+            }
+            Action::CreateBackup {
+                name,
+                backup_type,
+                rotation,
+                metadata,
+            }
+        }
         "changePassword" => {
             let p = arg
                 .get("adminPass")
@@ -474,15 +716,26 @@ async fn action(
             return Ok(StatusCode::ACCEPTED.into_response());
         }
         other => {
+            // a missing server is 404 whatever the action
+            s.compute.get_server(ctx, &id).await?;
             return Err(Error::BadRequest(format!("There is no such action: {other}")).into());
         }
     };
     let is_rebuild = matches!(act, Action::Rebuild(_));
-    let is_image = matches!(act, Action::CreateImage { .. });
+    let is_image = matches!(
+        act,
+        Action::CreateImage { .. } | Action::CreateBackup { .. }
+    );
+    // Nova answers confirmResize with 204, every other action with 202.
+    let status = if matches!(act, Action::ConfirmResize) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::ACCEPTED
+    };
     let out = s.compute.server_action(ctx, &id, act, &rid).await?;
     if is_rebuild {
         let srv = s.compute.get_server(ctx, &id).await?;
-        let mut v = view(&srv, mv, ctx, &base);
+        let mut v = view_as(&srv, mv, ctx, &base, Shape::Rebuild);
         if let Some(p) = out.admin_pass {
             v["adminPass"] = Value::String(p);
         }
@@ -502,7 +755,7 @@ async fn action(
         }
         return Ok(resp);
     }
-    Ok(StatusCode::ACCEPTED.into_response())
+    Ok(status.into_response())
 }
 
 fn parse_rebuild(arg: &Value, mv: ApiVersion) -> Result<Rebuild, Error> {
@@ -525,6 +778,8 @@ fn parse_rebuild(arg: &Value, mv: ApiVersion) -> Result<Rebuild, Error> {
         user_data: None,
         key_name: None,
         description: None,
+        access_ipv4: None,
+        access_ipv6: None,
     };
     for (k, v) in obj {
         match k.as_str() {
@@ -552,7 +807,9 @@ fn parse_rebuild(arg: &Value, mv: ApiVersion) -> Result<Rebuild, Error> {
             "description" if mv.at_least(2, 19) => {
                 r.description = Some(v.as_str().map(str::to_string));
             }
-            "preserve_ephemeral" | "accessIPv4" | "accessIPv6" | "OS-DCF:diskConfig" => {}
+            "accessIPv4" => r.access_ipv4 = Some(request::access_ip(k, v)?),
+            "accessIPv6" => r.access_ipv6 = Some(request::access_ip(k, v)?),
+            "preserve_ephemeral" | "OS-DCF:diskConfig" => {}
             "trusted_image_certificates" if mv.at_least(2, 63) => {}
             "hostname" if mv.at_least(2, 90) => {}
             other => {
@@ -758,7 +1015,7 @@ async fn tag_delete(
 
 async fn ips(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult {
     let srv = s.compute.get_server(c.ctx(), &id).await?;
-    Ok(axum::Json(json!({"addresses": addresses(&srv)})).into_response())
+    Ok(axum::Json(json!({"addresses": addresses(&srv, false)})).into_response())
 }
 
 async fn ips_of_network(
@@ -767,7 +1024,7 @@ async fn ips_of_network(
     Path((id, net)): Path<(String, String)>,
 ) -> ApiResult {
     let srv = s.compute.get_server(c.ctx(), &id).await?;
-    let all = addresses(&srv);
+    let all = addresses(&srv, false);
     let v = all
         .get(&net)
         .cloned()

@@ -210,8 +210,9 @@ impl Agent {
                 && now_us() - s.created_at_us > timeout * 1_000_000
             {
                 s.attempts = i64::from(self.compute.settings.compute.max_attempts);
-                let why =
-                    format!("the build timed out after {timeout} s ([compute] instance_build_timeout)");
+                let why = format!(
+                    "the build timed out after {timeout} s ([compute] instance_build_timeout)"
+                );
                 return self.record_failure(s, Step::Spawn, why).await;
             }
             let observed = match self.observe(&s.id).await {
@@ -405,7 +406,19 @@ impl Agent {
             .await;
         let _ = tokio::fs::remove_file(&dest).await;
         match r {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // createBackup: drop the backups beyond the rotation (a failed
+                // rotation leaves extra backups, never fails the snapshot).
+                if let Some(b) = &s.doc.pending.backup_rotation
+                    && let Err(e) = self
+                        .compute
+                        .rotate_backups(&ctx, &s.id, &b.backup_type, b.rotation)
+                        .await
+                {
+                    tracing::warn!(server = %s.id, error = %e, "backup rotation failed");
+                }
+                Ok(())
+            }
             // The user deleted the image meanwhile: nothing left to fill.
             Err(ferrostack_image::Error::NotFound(_)) => Ok(()),
             Err(e) => Err(e.into()),
@@ -445,7 +458,10 @@ impl Agent {
                     s.launched_at_us = Some(now);
                 }
             }
-            Step::Snapshot => s.doc.pending.snapshot_image_id = None,
+            Step::Snapshot => {
+                s.doc.pending.snapshot_image_id = None;
+                s.doc.pending.backup_rotation = None;
+            }
             Step::ConfirmResize | Step::RevertResize => {
                 // Back to where the resize started (a stopped server stays stopped).
                 let back = s.doc.pending.old_vm_state.take().unwrap_or(VmState::Active);

@@ -220,6 +220,17 @@ pub struct Pending {
     /// resize: the vm state to return to on confirm or revert (Nova's `old_vm_state`).
     #[serde(default)]
     pub old_vm_state: Option<VmState>,
+    /// createBackup: the backups of this type to keep once the snapshot is filled.
+    #[serde(default)]
+    pub backup_rotation: Option<BackupRotation>,
+}
+
+/// createBackup's rotation: after the new backup is uploaded, only the newest
+/// `rotation` images of the server with this `backup_type` stay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupRotation {
+    pub backup_type: String,
+    pub rotation: i64,
 }
 
 /// Everything about a server that is not an indexed column.

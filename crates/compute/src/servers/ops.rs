@@ -42,6 +42,14 @@ pub enum Action {
         name: String,
         metadata: BTreeMap<String, String>,
     },
+    /// A snapshot with `image_type=backup`; older backups of the same type beyond
+    /// `rotation` are deleted once it is uploaded.
+    CreateBackup {
+        name: String,
+        backup_type: String,
+        rotation: i64,
+        metadata: BTreeMap<String, String>,
+    },
     ChangePassword {
         password: String,
     },
@@ -57,6 +65,19 @@ pub struct Rebuild {
     pub user_data: Option<Option<String>>,
     pub key_name: Option<Option<String>>,
     pub description: Option<Option<String>>,
+    pub access_ipv4: Option<String>,
+    pub access_ipv6: Option<String>,
+}
+
+/// `PUT /servers/{id}`: the attributes to change (`None`: unchanged).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerUpdate {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub hostname: Option<String>,
+    /// canonical address or `""` ([`access_ip`](crate::servers::request::access_ip))
+    pub access_ipv4: Option<String>,
+    pub access_ipv6: Option<String>,
 }
 
 /// What an action answers beyond 202.
@@ -113,17 +134,9 @@ impl Compute {
         &self,
         ctx: &RequestContext,
         id: &str,
-        name: Option<String>,
-        description: Option<Option<String>>,
-        hostname: Option<String>,
+        update: ServerUpdate,
     ) -> Result<Server> {
-        retrying!(self.update_server_once(
-            ctx,
-            id,
-            name.clone(),
-            description.clone(),
-            hostname.clone()
-        ))
+        retrying!(self.update_server_once(ctx, id, update.clone()))
     }
 
     pub async fn delete_server(
@@ -208,6 +221,39 @@ impl Compute {
         retrying!(self.server_action_once(ctx, id, action.clone(), request_id, &image_id))
     }
 
+    /// createBackup's rotation, run once the new backup is uploaded (as Nova's
+    /// compute manager does): of the server's images with `image_type=backup` and
+    /// this `backup_type`, newest first, all but the first `rotation` are deleted.
+    pub async fn rotate_backups(
+        &self,
+        ctx: &RequestContext,
+        server_id: &str,
+        backup_type: &str,
+        rotation: i64,
+    ) -> Result<()> {
+        let pairs: Vec<(String, String)> = [
+            ("instance_uuid", server_id),
+            ("image_type", "backup"),
+            ("backup_type", backup_type),
+            ("sort_key", "created_at"),
+            ("sort_dir", "desc"),
+            ("limit", "1000"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let q = ferrostack_image::query::ListQuery::parse(&pairs)?;
+        let (images, _) = self.images.list(ctx, &q).await?;
+        let keep = usize::try_from(rotation.max(0)).unwrap_or(usize::MAX);
+        for img in images.iter().skip(keep) {
+            match self.images.delete(ctx, &img.id).await {
+                Ok(()) | Err(ferrostack_image::Error::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// A server the caller may see (404 otherwise, as Nova answers).
     pub async fn get_server(&self, ctx: &RequestContext, id: &str) -> Result<Server> {
         let mut conn = self.db.pool().acquire().await?;
@@ -288,22 +334,26 @@ impl Compute {
         &self,
         ctx: &RequestContext,
         id: &str,
-        name: Option<String>,
-        description: Option<Option<String>>,
-        hostname: Option<String>,
+        u: ServerUpdate,
     ) -> Result<Server> {
         let mut s = self
             .writable(ctx, id, "os_compute_api:servers:update")
             .await?;
         Self::check_lock(ctx, &s)?;
-        if let Some(n) = name {
+        if let Some(n) = u.name {
             s.name = n;
         }
-        if let Some(d) = description {
+        if let Some(d) = u.description {
             s.doc.description = d;
         }
-        if let Some(h) = hostname {
+        if let Some(h) = u.hostname {
             s.doc.hostname = h;
+        }
+        if let Some(a) = u.access_ipv4 {
+            s.doc.access_ipv4 = a;
+        }
+        if let Some(a) = u.access_ipv6 {
+            s.doc.access_ipv6 = a;
         }
         self.save(s, false).await
     }
@@ -643,6 +693,12 @@ impl Compute {
                 if let Some(d) = r.description {
                     s.doc.description = d;
                 }
+                if let Some(a) = r.access_ipv4 {
+                    s.doc.access_ipv4 = a;
+                }
+                if let Some(a) = r.access_ipv6 {
+                    s.doc.access_ipv6 = a;
+                }
                 s.image_ref = r.image_ref.clone();
                 s.doc.image_properties = image.properties.clone();
                 let pass = r
@@ -736,25 +792,46 @@ impl Compute {
                 }
                 ("revertResize", Some(TaskState::ResizeReverting))
             }
-            Action::CreateImage { name, metadata } => {
+            Action::CreateImage { .. } | Action::CreateBackup { .. } => {
+                let (name, metadata, backup, verb) = match action {
+                    Action::CreateBackup {
+                        name,
+                        backup_type,
+                        rotation,
+                        metadata,
+                    } => (
+                        name,
+                        metadata,
+                        Some(crate::servers::model::BackupRotation {
+                            backup_type,
+                            rotation,
+                        }),
+                        "createBackup",
+                    ),
+                    Action::CreateImage { name, metadata } => (name, metadata, None, "createImage"),
+                    _ => unreachable!("matched above"),
+                };
                 if busy
                     || !matches!(
                         s.vm_state,
                         V::Active | V::Stopped | V::Paused | V::Suspended
                     )
                 {
-                    return Err(conflict_state("createImage", &s));
+                    return Err(conflict_state(verb, &s));
                 }
                 let mut body = serde_json::json!({
                     "id": new_image_id,
                     "name": name,
                     "disk_format": "raw",
                     "container_format": "bare",
-                    "image_type": "snapshot",
+                    "image_type": if backup.is_some() { "backup" } else { "snapshot" },
                     "instance_uuid": s.id,
                     "base_image_ref": s.image_ref,
                     "owner_user_name": ctx.user_name,
                 });
+                if let Some(b) = &backup {
+                    body["backup_type"] = serde_json::Value::String(b.backup_type.clone());
+                }
                 if let Some(obj) = body.as_object_mut() {
                     for (k, v) in s.doc.image_properties.iter().filter(|(k, _)| {
                         !k.starts_with("os_glance") && !k.starts_with("owner_specified")
@@ -771,8 +848,9 @@ impl Compute {
                     Err(e) => return Err(e.into()),
                 }
                 s.doc.pending.snapshot_image_id = Some(new_image_id.to_string());
+                s.doc.pending.backup_rotation = backup;
                 outcome.image_id = Some(new_image_id.to_string());
-                ("createImage", Some(TaskState::ImageSnapshot))
+                (verb, Some(TaskState::ImageSnapshot))
             }
             Action::ChangePassword { password } => {
                 if busy || s.vm_state != V::Active {

@@ -255,6 +255,43 @@ fn parse_networks(v: &Value, mv: ApiVersion) -> Result<NetworkRequest> {
     }
 }
 
+/// A requested `hostname` (2.90): a short name up to 63 characters; from 2.94 a
+/// fully qualified name up to 255 (Nova's `fqdn` type: letters, digits, `-`, `.`,
+/// `_`).
+pub fn valid_hostname(h: &str, mv: ApiVersion) -> bool {
+    let (max, underscore) = if mv.at_least(2, 94) {
+        (255, true)
+    } else {
+        (63, false)
+    };
+    !h.is_empty()
+        && h.len() <= max
+        && h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || (underscore && c == '_'))
+        && !h.starts_with('-')
+}
+
+/// `accessIPv4` / `accessIPv6` (create, update, rebuild): an address of that
+/// family or `""`, kept as Nova keeps it, in canonical form (Nova stores an IP
+/// column, so `0000:...:babe:220.12.22.2` reads back as `::babe:dc0c:1602`).
+pub fn access_ip(field: &str, v: &Value) -> Result<String> {
+    let a = string(field, v)?;
+    if a.is_empty() {
+        return Ok(String::new());
+    }
+    let parsed = if field == "accessIPv4" {
+        a.parse::<std::net::Ipv4Addr>().map(|ip| ip.to_string())
+    } else {
+        a.parse::<std::net::Ipv6Addr>().map(|ip| ip.to_string())
+    };
+    let family = if field == "accessIPv4" {
+        "ipv4"
+    } else {
+        "ipv6"
+    };
+    parsed.map_err(|_| invalid(field, v, &format!("is not a '{family}'")))
+}
+
 /// Validates `body` (the whole request) for microversion `mv`.
 pub fn parse_create(body: &Value, mv: ApiVersion, max_user_data: usize) -> Result<CreateRequest> {
     let top = body
@@ -474,29 +511,18 @@ pub fn parse_create(body: &Value, mv: ApiVersion, max_user_data: usize) -> Resul
             "tags" if mv.at_least(2, 52) => req.tags = check_tags(v)?,
             "hostname" if mv.at_least(2, 90) => {
                 let h = string("hostname", v)?;
-                let ok = !h.is_empty()
-                    && h.len() <= 63
-                    && h.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-                    && !h.starts_with('-');
-                if !ok {
+                if !valid_hostname(h, mv) {
                     return Err(invalid("hostname", v, "is not a valid hostname"));
                 }
                 req.hostname = Some(h.to_string());
             }
-            "accessIPv4" => {
-                let a = string("accessIPv4", v)?;
-                if !a.is_empty() && a.parse::<std::net::Ipv4Addr>().is_err() {
-                    return Err(invalid("accessIPv4", v, "is not a 'ipv4'"));
+            "accessIPv4" | "accessIPv6" => {
+                let a = access_ip(k, v)?;
+                if k == "accessIPv4" {
+                    req.access_ipv4 = a;
+                } else {
+                    req.access_ipv6 = a;
                 }
-                req.access_ipv4 = a.to_string();
-            }
-            "accessIPv6" => {
-                let a = string("accessIPv6", v)?;
-                if !a.is_empty() && a.parse::<std::net::Ipv6Addr>().is_err() {
-                    return Err(invalid("accessIPv6", v, "is not a 'ipv6'"));
-                }
-                req.access_ipv6 = a.to_string();
             }
             "OS-DCF:diskConfig" => {
                 let d = string("OS-DCF:diskConfig", v)?;
@@ -550,6 +576,11 @@ pub fn parse_create(body: &Value, mv: ApiVersion, max_user_data: usize) -> Resul
     }
     if req.image_ref.is_none() {
         return Err(Error::BadRequest("Invalid imageRef provided.".into()));
+    }
+    // max_count defaults to min_count (Nova: a lone min_count asks for exactly
+    // that many)
+    if s.contains_key("min_count") && !s.contains_key("max_count") {
+        req.max_count = req.min_count;
     }
     if req.min_count > req.max_count {
         return Err(Error::BadRequest("min_count must be <= max_count".into()));
@@ -664,6 +695,26 @@ mod tests {
 
     fn v(minor: u16) -> ApiVersion {
         ApiVersion::new(2, minor)
+    }
+
+    #[test]
+    fn hostnames_become_fqdns_at_2_94() {
+        let fqdn = format!("{}-guest-test.domaintest.com", "x".repeat(52));
+        assert!(!valid_hostname(&fqdn, ApiVersion::new(2, 90)));
+        assert!(valid_hostname(&fqdn, ApiVersion::new(2, 94)));
+        assert!(valid_hostname("web-1", ApiVersion::new(2, 90)));
+        assert!(!valid_hostname("-web", ApiVersion::new(2, 94)));
+        assert!(!valid_hostname(&"a".repeat(256), ApiVersion::new(2, 94)));
+        assert!(!valid_hostname("a b", ApiVersion::new(2, 94)));
+    }
+
+    #[test]
+    fn access_ips_are_canonical() {
+        let v6 = serde_json::json!("0000:0000:0000:0000:0000:babe:220.12.22.2");
+        assert_eq!(access_ip("accessIPv6", &v6).unwrap(), "::babe:dc0c:1602");
+        assert_eq!(access_ip("accessIPv4", &serde_json::json!("")).unwrap(), "");
+        assert!(access_ip("accessIPv4", &serde_json::json!("::1")).is_err());
+        assert!(access_ip("accessIPv6", &serde_json::json!("1.2.3.4")).is_err());
     }
 
     #[test]
