@@ -364,9 +364,9 @@ impl Driver for FakeDriver {
             .get(uuid)
             .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
         let skip = tail_lines.map_or(0, |n| g.console.len().saturating_sub(n));
-        let mut out = g.console[skip..].join("\n");
-        out.push('\n');
-        Ok(out)
+        // Like upstream's fake driver: lines joined, no final newline (so Nova's
+        // tail of n pieces is the last n lines).
+        Ok(g.console[skip..].join("\n"))
     }
 
     async fn console_endpoint(&self, _uuid: &str, _kind: ConsoleKind) -> Result<ConsoleEndpoint> {
