@@ -4,6 +4,8 @@
 //! optionally persisted, with delays and injected failures); QEMU and libvirt come
 //! with their issues and plug in here.
 
+pub mod disk;
+pub mod domain;
 pub mod driver;
 pub mod fake;
 

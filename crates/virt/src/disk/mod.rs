@@ -1,0 +1,41 @@
+//! Instance disks on a host: the typed `qemu-img` wrapper ([`qemu_img`]), the image
+//! cache under `instances/_base` ([`cache`]), per-instance disks — overlay or flat
+//! root, ephemeral, swap, `disk.info` ([`layout`]) — and LUKS encryption with wrapped
+//! per-disk keys ([`crypt`]). [`ImageSource`] is how the cache reaches the image
+//! service without knowing it.
+
+pub mod cache;
+pub mod crypt;
+pub mod layout;
+pub mod qemu_img;
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// An image record as the host needs it to fetch and verify the bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceImage {
+    pub id: String,
+    /// Glance `status`; only `active` images can be fetched.
+    pub status: String,
+    /// Glance `disk_format` (`raw`, `qcow2`, ...).
+    pub disk_format: Option<String>,
+    pub size: Option<u64>,
+    /// md5 hex (`checksum`).
+    pub checksum: Option<String>,
+    /// `os_hash_algo` (e.g. `sha512`) and `os_hash_value` (hex).
+    pub os_hash_algo: Option<String>,
+    pub os_hash_value: Option<String>,
+}
+
+pub type ByteStream =
+    Pin<Box<dyn futures_core::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static>>;
+
+/// Where image bytes come from (the image service, in-process today).
+#[async_trait]
+pub trait ImageSource: Send + Sync {
+    async fn describe(&self, image_id: &str) -> std::io::Result<SourceImage>;
+    async fn open(&self, image_id: &str) -> std::io::Result<ByteStream>;
+}
