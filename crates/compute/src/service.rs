@@ -54,6 +54,13 @@ pub struct Compute {
 }
 
 impl Compute {
+    /// The image service as a host's image cache reads it.
+    pub fn image_source(&self) -> Arc<dyn ferrostack_virt::disk::ImageSource> {
+        Arc::new(crate::agent::image_source::ImageServiceSource::new(
+            self.images.clone(),
+        ))
+    }
+
     /// Applies migrations and returns the service.
     pub async fn open(
         db: Db,

@@ -21,6 +21,8 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub image: ImageConfig,
     pub compute: ComputeConfig,
+    /// The host side of compute: disks, guest data, consoles.
+    pub host: HostConfig,
     pub network: NetworkConfig,
     pub quota: QuotaConfig,
     pub bootstrap: BootstrapConfig,
@@ -40,6 +42,7 @@ impl Default for Config {
             identity: IdentityConfig::default(),
             image: ImageConfig::default(),
             compute: ComputeConfig::default(),
+            host: HostConfig::default(),
             network: NetworkConfig::default(),
             quota: QuotaConfig::default(),
             bootstrap: BootstrapConfig::default(),
@@ -218,7 +221,9 @@ impl Default for IdentityConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ComputeConfig {
     /// The hypervisor driver of the in-process host agent: `fake` (in memory, for API
-    /// and scale tests). Real drivers arrive with their issues.
+    /// and scale tests) or `prepare` (the real host-side pipeline — image cache,
+    /// disks, encryption, config drive, injection, domain XML — without starting a
+    /// hypervisor). QEMU and libvirt arrive with their issue.
     pub driver: String,
     /// This host's name (Nova's `host`); empty = the machine's hostname.
     pub host: String,
@@ -277,6 +282,71 @@ impl Default for ComputeConfig {
             instance_build_timeout: 0,
             max_user_data_length: 65535,
             max_limit: 1000,
+        }
+    }
+}
+
+/// The host side of compute: image cache, instance disks, guest data and consoles.
+/// Upstream's option names (and defaults) where one exists; the section upstream
+/// keeps it in is given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostConfig {
+    /// `[DEFAULT] force_raw_images`: qcow2 images are converted to raw in the cache.
+    pub force_raw_images: bool,
+    /// `[DEFAULT] use_cow_images`: root disks are qcow2 overlays on the cached
+    /// image; `false` = a full (flat) copy.
+    pub use_cow_images: bool,
+    /// `[image_cache] remove_unused_original_minimum_age_seconds`: unused cached
+    /// images older than this are removed by the periodic cache pass.
+    pub remove_unused_original_minimum_age_seconds: u64,
+    /// `[image_cache] manager_interval` (seconds; 0 = never prune).
+    pub image_cache_manager_interval: u64,
+    /// `[DEFAULT] config_drive_format`: `iso9660` or `vfat`.
+    pub config_drive_format: String,
+    /// `[DEFAULT] force_config_drive`.
+    pub force_config_drive: bool,
+    /// `[libvirt] inject_partition`: -2 never (default), -1 find the root
+    /// filesystem, 0 the whole disk, N partition N.
+    pub inject_partition: i32,
+    /// `[libvirt] inject_key`, `[libvirt] inject_password`.
+    pub inject_key: bool,
+    pub inject_password: bool,
+    /// `[api] dhcp_domain`, appended to the guest hostname in metadata ("" = none).
+    pub dhcp_domain: String,
+    /// `[vnc] enabled`, `[spice] enabled`: graphics consoles in the domain.
+    pub vnc_enabled: bool,
+    pub spice_enabled: bool,
+    /// `[vnc] server_listen` / `[spice] server_listen`: where consoles listen.
+    pub console_listen: String,
+    /// `[libvirt] virt_type`: `kvm`, `qemu` (TCG) or `auto` (KVM when a probe
+    /// shows it runs guests).
+    pub virt_type: String,
+    /// LUKS PBKDF time per key slot, milliseconds (upstream 2000; tests use 10).
+    pub luks_iter_time_ms: u32,
+    /// Seconds a `qemu-img` call may take.
+    pub qemu_img_timeout: u64,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            force_raw_images: true,
+            use_cow_images: true,
+            remove_unused_original_minimum_age_seconds: 86_400,
+            image_cache_manager_interval: 2400,
+            config_drive_format: "iso9660".into(),
+            force_config_drive: false,
+            inject_partition: -2,
+            inject_key: false,
+            inject_password: false,
+            dhcp_domain: "novalocal".into(),
+            vnc_enabled: true,
+            spice_enabled: true,
+            console_listen: "127.0.0.1".into(),
+            virt_type: "auto".into(),
+            luks_iter_time_ms: 2000,
+            qemu_img_timeout: 3600,
         }
     }
 }

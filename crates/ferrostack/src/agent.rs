@@ -11,7 +11,11 @@ use ferrostack_compute::Compute;
 use ferrostack_compute::agent::Agent;
 use ferrostack_core::config::Config;
 use ferrostack_virt::Driver;
+use ferrostack_virt::domain::VirtType;
 use ferrostack_virt::fake::{FakeConfig, FakeDriver};
+use ferrostack_virt::pipeline::PipelineConfig;
+use ferrostack_virt::prepare::{self, PrepareDriver};
+use std::path::PathBuf;
 
 /// This machine's name, for `[compute] host = ""`.
 fn hostname() -> String {
@@ -22,7 +26,49 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-fn driver(cfg: &Config) -> anyhow::Result<Arc<dyn Driver>> {
+/// `[host]` as the spawn pipeline wants it.
+pub fn pipeline_config(cfg: &Config) -> anyhow::Result<PipelineConfig> {
+    let h = &cfg.host;
+    Ok(PipelineConfig {
+        instances_dir: cfg.state_dir.join("instances"),
+        disk_keys_dir: cfg.state_dir.join("keys").join("disk-kek"),
+        qemu_img: PathBuf::from("qemu-img"),
+        qemu_img_timeout: Duration::from_secs(h.qemu_img_timeout.max(1)),
+        force_raw_images: h.force_raw_images,
+        use_cow_images: h.use_cow_images,
+        config_drive_format: h
+            .config_drive_format
+            .parse()
+            .map_err(|e| anyhow::anyhow!("host.config_drive_format: {e}"))?,
+        force_config_drive: h.force_config_drive,
+        inject_partition: h.inject_partition,
+        inject_key: h.inject_key,
+        inject_password: h.inject_password,
+        dhcp_domain: Some(h.dhcp_domain.clone()).filter(|d| !d.is_empty()),
+        vnc: h.vnc_enabled,
+        spice: h.spice_enabled,
+        console_listen: h.console_listen.clone(),
+        virt_type: virt_type(&h.virt_type),
+        luks_iter_time_ms: h.luks_iter_time_ms,
+    })
+}
+
+/// `[host] virt_type`; `auto` is KVM only when a probe shows KVM runs guests.
+fn virt_type(want: &str) -> VirtType {
+    match want {
+        "kvm" => VirtType::Kvm,
+        "qemu" => VirtType::Qemu,
+        _ => {
+            if ferrostack_virt::probe::kvm_runs_guests() {
+                VirtType::Kvm
+            } else {
+                VirtType::Qemu
+            }
+        }
+    }
+}
+
+fn driver(cfg: &Config, compute: &Arc<Compute>) -> anyhow::Result<Arc<dyn Driver>> {
     let c = &cfg.compute;
     match c.driver.as_str() {
         "fake" => {
@@ -38,8 +84,17 @@ fn driver(cfg: &Config) -> anyhow::Result<Arc<dyn Driver>> {
                 FakeDriver::new(fc).context("cannot open the fake driver's state")?,
             ))
         }
+        "prepare" => {
+            let pc = pipeline_config(cfg)?;
+            std::fs::create_dir_all(&pc.instances_dir)
+                .with_context(|| format!("cannot create {}", pc.instances_dir.display()))?;
+            let res = prepare::host_resources(&pc.instances_dir);
+            let d = PrepareDriver::open(pc, compute.image_source(), res)
+                .context("cannot open the prepare driver")?;
+            Ok(Arc::new(d))
+        }
         other => anyhow::bail!(
-            "unknown [compute] driver {other:?}: this release has the `fake` driver (QEMU and libvirt arrive later)"
+            "unknown [compute] driver {other:?}: this release has `fake` and `prepare` (QEMU and libvirt arrive later)"
         ),
     }
 }
@@ -59,7 +114,7 @@ pub async fn start_controller(
         };
         let agent = Agent::new(
             compute.clone(),
-            driver(cfg)?,
+            driver(cfg, compute)?,
             host,
             cfg.compute.availability_zone.clone(),
         );

@@ -43,6 +43,11 @@ pub enum Command {
         /// Log as JSON lines instead of human-readable text.
         #[arg(long, value_name = "human|json")]
         log_format: Option<String>,
+        /// The hypervisor driver of the in-process host agent (`[compute] driver`):
+        /// `fake`, or `prepare` (disks, config drive, injection and domain XML for
+        /// real, no hypervisor started).
+        #[arg(long, value_name = "fake|prepare")]
+        driver: Option<String>,
     },
     /// Show configuration.
     Config {
@@ -101,11 +106,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             common,
             listen,
             log_format,
+            driver,
         } => {
             let cfg = load(&Overrides {
                 common,
                 listen,
                 log_format,
+                driver,
             })?;
             crate::logging::init(&cfg.server.log_format)?;
             crate::up::up(cfg).await
@@ -117,6 +124,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 common,
                 listen,
                 log_format: None,
+                driver: None,
             })?;
             print!("{}", toml::to_string_pretty(&cfg.redacted())?);
             Ok(())

@@ -18,6 +18,7 @@ pub struct Overrides {
     pub common: Common,
     pub listen: Option<String>,
     pub log_format: Option<String>,
+    pub driver: Option<String>,
 }
 
 /// Top-level keys an environment variable may set (others, like
@@ -32,6 +33,7 @@ const SECTIONS: &[&str] = &[
     "identity",
     "image",
     "compute",
+    "host",
     "network",
     "quota",
     "bootstrap",
@@ -92,6 +94,9 @@ pub fn load(o: &Overrides) -> anyhow::Result<Config> {
     if let Some(f) = &o.log_format {
         fig = fig.merge(Serialized::default("server.log_format", f));
     }
+    if let Some(d) = &o.driver {
+        fig = fig.merge(Serialized::default("compute.driver", d));
+    }
     let cfg: Config = fig.extract().context("invalid configuration")?;
     validate(&cfg)?;
     Ok(cfg)
@@ -102,6 +107,27 @@ fn validate(c: &Config) -> anyhow::Result<()> {
         anyhow::bail!(
             "server.log_format must be \"human\" or \"json\", not {:?}",
             c.server.log_format
+        );
+    }
+    if !matches!(c.compute.driver.as_str(), "fake" | "prepare") {
+        anyhow::bail!(
+            "compute.driver must be \"fake\" or \"prepare\", not {:?} (QEMU and libvirt arrive later)",
+            c.compute.driver
+        );
+    }
+    if !matches!(c.host.config_drive_format.as_str(), "iso9660" | "vfat") {
+        anyhow::bail!(
+            "host.config_drive_format must be \"iso9660\" or \"vfat\", not {:?}",
+            c.host.config_drive_format
+        );
+    }
+    if c.host.inject_partition < -2 {
+        anyhow::bail!("host.inject_partition must be -2, -1, 0 or a partition number");
+    }
+    if !matches!(c.host.virt_type.as_str(), "auto" | "kvm" | "qemu") {
+        anyhow::bail!(
+            "host.virt_type must be \"auto\", \"kvm\" or \"qemu\", not {:?}",
+            c.host.virt_type
         );
     }
     if c.token.expiration <= 0 {
@@ -152,12 +178,14 @@ mod tests {
                 },
                 listen: Some("127.0.0.1:2".into()),
                 log_format: None,
+                driver: Some("prepare".into()),
             };
             let c = load(&o).map_err(|e| e.to_string())?;
             assert_eq!(c.token.expiration, 200, "env beats file");
             assert_eq!(c.credential.auth_ttl, 5, "file beats default");
             assert_eq!(c.server.listen, "127.0.0.1:2", "flag beats file");
             assert_eq!(c.state_dir, dir);
+            assert_eq!(c.compute.driver, "prepare", "--driver sets [compute] driver");
             Ok(())
         });
     }
@@ -176,6 +204,10 @@ mod tests {
             };
             assert!(load(&o).is_err());
             jail.create_file("c.toml", "[server]\nlog_format = \"xml\"\n")?;
+            assert!(load(&o).is_err());
+            jail.create_file("c.toml", "[compute]\ndriver = \"xen\"\n")?;
+            assert!(load(&o).is_err());
+            jail.create_file("c.toml", "[host]\nconfig_drive_format = \"udf\"\n")?;
             assert!(load(&o).is_err());
             Ok(())
         });

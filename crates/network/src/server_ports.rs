@@ -67,6 +67,15 @@ pub struct Vif {
     pub tag: Option<String>,
 }
 
+/// A port with what a guest needs to configure it (see [`Networks::nic_details`]).
+#[derive(Debug, Clone)]
+pub struct NicDetail {
+    pub vif: Vif,
+    pub mtu: Option<u32>,
+    /// Each fixed address with its subnet.
+    pub addresses: Vec<(String, Subnet)>,
+}
+
 /// Nova's answer when `auto` finds several networks.
 fn ambiguous() -> Error {
     Error::conflict(
@@ -348,6 +357,32 @@ impl Networks {
                 .map(|n| n.name)
                 .unwrap_or_default();
             out.push(vif_of(&p, &name, p.vif_tag.clone()));
+        }
+        Ok(out)
+    }
+
+    /// What a guest needs to configure its interfaces: each port's network MTU and
+    /// the subnets of its fixed addresses (in the order of `vifs`). A subnet deleted
+    /// since is skipped.
+    pub async fn nic_details(&self, vifs: &[Vif]) -> Result<Vec<NicDetail>> {
+        let mut conn = self.conn().await?;
+        let mut out = Vec::with_capacity(vifs.len());
+        for v in vifs {
+            let mtu = records::network(&mut conn, &v.network_id)
+                .await?
+                .and_then(|n| u32::try_from(n.mtu).ok())
+                .filter(|m| *m > 0);
+            let mut addresses = Vec::new();
+            for f in &v.fixed_ips {
+                if let Some(sn) = records::subnet(&mut conn, &f.subnet_id).await? {
+                    addresses.push((f.ip_address.clone(), sn));
+                }
+            }
+            out.push(NicDetail {
+                vif: v.clone(),
+                mtu,
+                addresses,
+            });
         }
         Ok(out)
     }

@@ -52,10 +52,17 @@ pub struct SpecNic {
     pub network_id: String,
     pub mac: String,
     pub fixed_ips: Vec<String>,
+    /// The network's MTU, when known.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// Each fixed address with its subnet (what `network_data.json` and the
+    /// injected `interfaces` file are made of).
+    #[serde(default)]
+    pub addresses: Vec<ferrostack_guest::GuestIp>,
 }
 
 /// Everything a driver needs to create a guest, resolved by the compute side.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SpawnSpec {
     pub uuid: String,
     pub name: String,
@@ -81,6 +88,21 @@ pub struct SpawnSpec {
     pub admin_password: Option<String>,
     pub nics: Vec<SpecNic>,
     pub availability_zone: String,
+    /// The key pair's name as it was at create time (`public_keys` in metadata).
+    #[serde(default)]
+    pub key_name: Option<String>,
+    #[serde(default)]
+    pub flavor_name: String,
+    #[serde(default)]
+    pub launch_index: u32,
+    #[serde(default)]
+    pub reservation_id: String,
+    /// Security group names as requested.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// Creation time, seconds since the epoch.
+    #[serde(default)]
+    pub created_at: i64,
 }
 
 /// What the hypervisor knows of one guest.

@@ -412,6 +412,7 @@ mod tests {
             admin_password: None,
             nics: vec![],
             availability_zone: "nova".into(),
+            ..Default::default()
         }
     }
 

@@ -4,10 +4,15 @@
 //! optionally persisted, with delays and injected failures); QEMU and libvirt come
 //! with their issues and plug in here.
 
+pub use ferrostack_guest as guest;
+
 pub mod disk;
 pub mod domain;
 pub mod driver;
 pub mod fake;
+pub mod pipeline;
+pub mod prepare;
+pub mod probe;
 
 pub use driver::{
     ConsoleEndpoint, ConsoleKind, Driver, DriverError, HostResources, InstanceInfo, PowerState,

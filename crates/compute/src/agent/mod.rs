@@ -7,6 +7,7 @@
 //! server gets a fault (ERROR for builds and deletes). It also registers and
 //! heartbeats its host and syncs power states periodically.
 
+pub mod image_source;
 pub mod plan;
 
 use std::collections::HashSet;
@@ -19,6 +20,7 @@ use futures::StreamExt;
 use ferrostack_core::RequestContext;
 use ferrostack_core::context::Scope;
 use ferrostack_network::Allocation;
+use ferrostack_virt::guest::{GuestIp, GuestRoute, GuestSubnet};
 use ferrostack_virt::{Driver, DriverError, PowerState, SnapshotSpec, SpawnSpec, SpecNic};
 
 use crate::error::{Error, Result};
@@ -253,7 +255,7 @@ impl Agent {
         }
     }
 
-    fn spawn_spec(&self, s: &Server) -> Result<SpawnSpec> {
+    async fn spawn_spec(&self, s: &Server) -> Result<SpawnSpec> {
         let mut files = Vec::new();
         for p in &s.doc.personality {
             let bytes = crate::servers::request::decode_base64(&p.contents).ok_or_else(|| {
@@ -271,6 +273,27 @@ impl Agent {
             ),
             None => None,
         };
+        let details = self.compute.networks.nic_details(&s.doc.addresses).await?;
+        let nics = details
+            .into_iter()
+            .map(|d| SpecNic {
+                port_id: d.vif.port_id.clone(),
+                network_id: d.vif.network_id.clone(),
+                mac: d.vif.mac_address.clone(),
+                fixed_ips: d
+                    .vif
+                    .fixed_ips
+                    .iter()
+                    .map(|f| f.ip_address.clone())
+                    .collect(),
+                mtu: d.mtu,
+                addresses: d
+                    .addresses
+                    .into_iter()
+                    .map(|(address, sn)| guest_ip(address, sn))
+                    .collect(),
+            })
+            .collect();
         Ok(SpawnSpec {
             uuid: s.id.clone(),
             name: s.name.clone(),
@@ -291,18 +314,14 @@ impl Agent {
             user_data,
             config_drive: s.doc.config_drive,
             admin_password: s.doc.pending.admin_pass.clone(),
-            nics: s
-                .doc
-                .addresses
-                .iter()
-                .map(|v| SpecNic {
-                    port_id: v.port_id.clone(),
-                    network_id: v.network_id.clone(),
-                    mac: v.mac_address.clone(),
-                    fixed_ips: v.fixed_ips.iter().map(|f| f.ip_address.clone()).collect(),
-                })
-                .collect(),
+            nics,
             availability_zone: s.availability_zone.clone().unwrap_or_default(),
+            key_name: s.doc.key_name.clone(),
+            flavor_name: s.doc.flavor.name.clone(),
+            launch_index: u32::try_from(s.launch_index).unwrap_or(0),
+            reservation_id: s.reservation_id.clone(),
+            security_groups: s.doc.security_groups.clone(),
+            created_at: s.created_at_us / 1_000_000,
         })
     }
 
@@ -327,7 +346,7 @@ impl Agent {
                 s.doc.addresses = vifs;
             }
             Step::Spawn => {
-                let spec = self.spawn_spec(s)?;
+                let spec = self.spawn_spec(s).await?;
                 d.spawn(&spec).await.map_err(drv)?;
             }
             Step::Adopt => {}
@@ -342,7 +361,7 @@ impl Agent {
             Step::Resume => d.resume(&s.id).await.map_err(drv)?,
             Step::Rebuild => {
                 d.destroy(&s.id).await.map_err(drv)?;
-                let spec = self.spawn_spec(s)?;
+                let spec = self.spawn_spec(s).await?;
                 d.spawn(&spec).await.map_err(drv)?;
                 if s.vm_state == VmState::Stopped {
                     d.power_off(&s.id).await.map_err(drv)?;
@@ -629,5 +648,29 @@ impl HostLink for Agent {
                 DriverError::NotFound(m) => Error::NotFound(m),
                 other => Error::Internal(Box::new(other)),
             })
+    }
+}
+
+/// A fixed address with its subnet, as the guest-data code wants it.
+fn guest_ip(address: String, sn: ferrostack_network::model::Subnet) -> GuestIp {
+    GuestIp {
+        address,
+        subnet: GuestSubnet {
+            id: sn.id,
+            cidr: sn.cidr,
+            ip_version: sn.ip_version,
+            gateway_ip: sn.gateway_ip,
+            dns_nameservers: sn.dns_nameservers,
+            host_routes: sn
+                .host_routes
+                .into_iter()
+                .map(|r| GuestRoute {
+                    destination: r.destination,
+                    nexthop: r.nexthop,
+                })
+                .collect(),
+            enable_dhcp: sn.enable_dhcp,
+            ipv6_address_mode: sn.ipv6_address_mode,
+        },
     }
 }
