@@ -13,7 +13,7 @@ use ferrostack_core::config::Config;
 use ferrostack_virt::Driver;
 use ferrostack_virt::domain::VirtType;
 use ferrostack_virt::fake::{FakeConfig, FakeDriver};
-use ferrostack_virt::pipeline::PipelineConfig;
+use ferrostack_virt::pipeline::{Pipeline, PipelineConfig};
 use ferrostack_virt::prepare::{self, PrepareDriver};
 use std::path::PathBuf;
 
@@ -68,7 +68,38 @@ fn virt_type(want: &str) -> VirtType {
     }
 }
 
-fn driver(cfg: &Config, compute: &Arc<Compute>) -> anyhow::Result<Arc<dyn Driver>> {
+/// Removes unused cached images every `[host] image_cache_manager_interval`.
+fn spawn_cache_pruner(cfg: &Config, pipeline: Arc<Pipeline>, mut stop: watch::Receiver<bool>) {
+    let every = cfg.host.image_cache_manager_interval;
+    if every == 0 {
+        return;
+    }
+    let min_age = Duration::from_secs(cfg.host.remove_unused_original_minimum_age_seconds);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(every));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    match pipeline.prune_cache(min_age).await {
+                        Ok(gone) if !gone.is_empty() => {
+                            tracing::info!(removed = gone.len(), "image cache pruned");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "image cache pruning failed"),
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    });
+}
+
+fn driver(
+    cfg: &Config,
+    compute: &Arc<Compute>,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<Arc<dyn Driver>> {
     let c = &cfg.compute;
     match c.driver.as_str() {
         "fake" => {
@@ -91,6 +122,7 @@ fn driver(cfg: &Config, compute: &Arc<Compute>) -> anyhow::Result<Arc<dyn Driver
             let res = prepare::host_resources(&pc.instances_dir);
             let d = PrepareDriver::open(pc, compute.image_source(), res)
                 .context("cannot open the prepare driver")?;
+            spawn_cache_pruner(cfg, d.pipeline().clone(), stop.clone());
             Ok(Arc::new(d))
         }
         other => anyhow::bail!(
@@ -114,7 +146,7 @@ pub async fn start_controller(
         };
         let agent = Agent::new(
             compute.clone(),
-            driver(cfg, compute)?,
+            driver(cfg, compute, &stop)?,
             host,
             cfg.compute.availability_zone.clone(),
         );

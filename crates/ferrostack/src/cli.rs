@@ -98,6 +98,9 @@ pub enum BenchCommand {
     /// Servers through the Nova API with the fake driver: create → ACTIVE latency,
     /// creates per second with concurrent clients, list latency with 10,000 servers, RSS.
     Compute(crate::bench::compute::ComputeBench),
+    /// The host-side spawn pipeline (image cache, overlay, config drive, domain XML)
+    /// with a cold and a warm cache, beside `cp` of the same image.
+    Disk(crate::bench::disk::DiskBench),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -163,5 +166,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Compute(b),
         } => crate::bench::compute::run(b).await,
+        Command::Bench {
+            what: BenchCommand::Disk(b),
+        } => crate::bench::disk::run(b).await,
     }
 }

@@ -15,6 +15,7 @@
 //!   connections (the reference measurement).
 
 pub mod compute;
+pub mod disk;
 pub mod image;
 
 use std::path::Path;
