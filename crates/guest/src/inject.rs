@@ -1,1 +1,1 @@
-//! TODO(issue 5): being written.
+//! File injection (being written).

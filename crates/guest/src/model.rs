@@ -89,3 +89,42 @@ pub struct GuestData {
     /// used for stable file times on the drive).
     pub created_at: i64,
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A guest with one of everything, for the tests of this crate.
+    pub(crate) fn sample() -> GuestData {
+        let mut metadata = BTreeMap::new();
+        metadata.insert("role".into(), "web".into());
+        GuestData {
+            uuid: "6d4a1b0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b".into(),
+            name: "vm one".into(),
+            hostname: "vm-one".into(),
+            dhcp_domain: Some("novalocal".into()),
+            project_id: "proj".into(),
+            availability_zone: Some("nova".into()),
+            launch_index: 0,
+            reservation_id: "r-abcdef12".into(),
+            image_id: Some("img-1".into()),
+            flavor_name: "m1.tiny".into(),
+            security_groups: vec!["default".into()],
+            metadata,
+            keys: vec![GuestKey {
+                name: "mykey".into(),
+                key_type: "ssh".into(),
+                data: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITest test@host".into(),
+            }],
+            files: vec![
+                ("/etc/motd".into(), b"hello\n".to_vec()),
+                ("/root/data.bin".into(), vec![0, 1, 2, 255]),
+            ],
+            user_data: Some(b"#!/bin/sh\necho hi\n".to_vec()),
+            admin_pass: Some("s3cret".into()),
+            nics: vec![],
+            vendor_data: serde_json::json!({}),
+            created_at: 1_700_000_000,
+        }
+    }
+}
