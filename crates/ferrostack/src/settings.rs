@@ -185,7 +185,10 @@ mod tests {
             assert_eq!(c.credential.auth_ttl, 5, "file beats default");
             assert_eq!(c.server.listen, "127.0.0.1:2", "flag beats file");
             assert_eq!(c.state_dir, dir);
-            assert_eq!(c.compute.driver, "prepare", "--driver sets [compute] driver");
+            assert_eq!(
+                c.compute.driver, "prepare",
+                "--driver sets [compute] driver"
+            );
             Ok(())
         });
     }

@@ -155,12 +155,11 @@ fn write_iso(root: Dir, file: std::fs::File, dest: &Path) -> Result<(), ConfigDr
         path_separator: PathSeparator::ForwardSlash,
         strict_charset: false,
     };
-    let mut out = IsoImageWriter::create(file, input, options).map_err(|e| {
-        ConfigDriveError::Iso {
+    let mut out =
+        IsoImageWriter::create(file, input, options).map_err(|e| ConfigDriveError::Iso {
             path: dest.to_path_buf(),
             message: format!("{e:?}"),
-        }
-    })?;
+        })?;
     out.flush().map_err(|source| ConfigDriveError::Io {
         path: dest.to_path_buf(),
         source,
@@ -203,13 +202,20 @@ mod tests {
     use crate::model::tests::sample;
     use std::process::Command;
 
+    /// Whether a host program is there; scripts/test sets
+    /// FERROSTACK_REQUIRE_HOST_TOOLS=1 so that a missing one fails instead.
     fn have(tool: &str) -> bool {
-        Command::new("sh")
+        let ok = Command::new("sh")
             .arg("-c")
             .arg(format!("command -v {tool}"))
             .output()
             .map(|o| o.status.success())
-            .unwrap_or(false)
+            .unwrap_or(false);
+        assert!(
+            ok || std::env::var("FERROSTACK_REQUIRE_HOST_TOOLS").as_deref() != Ok("1"),
+            "{tool} is missing (scripts/host-tools installs it)"
+        );
+        ok
     }
 
     fn run(cmd: &mut Command) -> String {
@@ -260,6 +266,10 @@ mod tests {
             .map(|o| o.status.success())
             .unwrap_or(false);
         if !ci {
+            assert!(
+                std::env::var("FERROSTACK_REQUIRE_HOST_TOOLS").as_deref() != Ok("1"),
+                "Debian's cloud-init is missing (scripts/host-tools installs it)"
+            );
             eprintln!("skipped cloud-init reader: Debian's cloud-init is not installed");
             return;
         }
@@ -282,10 +292,19 @@ print(json.dumps({"instance-id": md["instance-id"], "local-hostname": md.get("lo
         assert_eq!(v["public_keys"]["mykey"], g.keys[0].data.as_str());
         assert_eq!(v["meta"]["role"], "web");
         assert_eq!(v["userdata"], "#!/bin/sh\necho hi\n");
-        assert_eq!(v["networkdata"]["links"][0]["ethernet_mac_address"], "fa:16:3e:12:34:56");
+        assert_eq!(
+            v["networkdata"]["links"][0]["ethernet_mac_address"],
+            "fa:16:3e:12:34:56"
+        );
         assert_eq!(v["networkdata"]["networks"][0]["ip_address"], "10.0.0.5");
-        assert_eq!(v["files"]["/etc/motd"], serde_json::json!(b"hello\n".to_vec()));
-        assert_eq!(v["files"]["/root/data.bin"], serde_json::json!([0, 1, 2, 255]));
+        assert_eq!(
+            v["files"]["/etc/motd"],
+            serde_json::json!(b"hello\n".to_vec())
+        );
+        assert_eq!(
+            v["files"]["/root/data.bin"],
+            serde_json::json!([0, 1, 2, 255])
+        );
         assert_eq!(v["ec2"], "i-6d4a1b0e");
     }
 
@@ -304,9 +323,15 @@ print(json.dumps({"instance-id": md["instance-id"], "local-hostname": md.get("lo
         assert!(info.contains("Rock Ridge signatures version"), "{info}");
         assert!(info.contains("Joliet with UCS level"), "{info}");
         let listing = run(Command::new("isoinfo").args(["-R", "-f", "-i"]).arg(&iso));
-        assert!(listing.contains("/openstack/latest/meta_data.json"), "{listing}");
+        assert!(
+            listing.contains("/openstack/latest/meta_data.json"),
+            "{listing}"
+        );
         let joliet = run(Command::new("isoinfo").args(["-J", "-f", "-i"]).arg(&iso));
-        assert!(joliet.contains("/openstack/latest/vendor_data2.json"), "{joliet}");
+        assert!(
+            joliet.contains("/openstack/latest/vendor_data2.json"),
+            "{joliet}"
+        );
         let x = tmp.path().join("x");
         run(Command::new("xorriso")
             .args(["-osirrox", "on", "-indev"])
@@ -326,7 +351,10 @@ print(json.dumps({"instance-id": md["instance-id"], "local-hostname": md.get("lo
         let tmp = tempfile::tempdir().unwrap();
         let img = tmp.path().join("disk.config");
         write_config_drive(&files, DriveFormat::Vfat, &img).unwrap();
-        let label = run(Command::new("mlabel").args(["-s", "-i"]).arg(&img).arg("::"));
+        let label = run(Command::new("mlabel")
+            .args(["-s", "-i"])
+            .arg(&img)
+            .arg("::"));
         assert!(label.to_lowercase().contains("config-2"), "{label}");
         let x = tmp.path().join("x");
         std::fs::create_dir(&x).unwrap();

@@ -253,7 +253,8 @@ pub fn config_drive_files(g: &GuestData, opts: &DriveOptions) -> Vec<DriveFile> 
             }
         }
         if offset == 1 {
-            md["network_config"] = json!({"name": "network_config", "content_path": "/content/0000"});
+            md["network_config"] =
+                json!({"name": "network_config", "content_path": "/content/0000"});
         }
         file(format!("openstack/{v}/meta_data.json"), json_bytes(&md));
         if let Some(u) = &g.user_data {
@@ -289,7 +290,18 @@ mod tests {
     fn meta_data_keys_follow_the_version() {
         let g = sample();
         let old = meta_data(&g, "2012-08-10", true);
-        for k in ["uuid", "meta", "files", "admin_pass", "public_keys", "keys", "hostname", "name", "launch_index", "availability_zone"] {
+        for k in [
+            "uuid",
+            "meta",
+            "files",
+            "admin_pass",
+            "public_keys",
+            "keys",
+            "hostname",
+            "name",
+            "launch_index",
+            "availability_zone",
+        ] {
             assert!(old.get(k).is_some(), "{k} in 2012-08-10");
         }
         for k in ["random_seed", "project_id", "devices", "dedicated_cpus"] {
@@ -348,7 +360,10 @@ mod tests {
                 .unwrap_or_default(),
         )
         .unwrap_or_default();
-        assert_eq!(md["files"][1], json!({"path": "/root/data.bin", "content_path": "/content/0001"}));
+        assert_eq!(
+            md["files"][1],
+            json!({"path": "/root/data.bin", "content_path": "/content/0001"})
+        );
     }
 
     #[test]
@@ -373,13 +388,22 @@ mod tests {
                 },
             }],
         }];
-        let files = config_drive_files(&g, &DriveOptions { network_template: true });
+        let files = config_drive_files(
+            &g,
+            &DriveOptions {
+                network_template: true,
+            },
+        );
         let get = |p: &str| files.iter().find(|f| f.path == p).map(|f| f.data.clone());
-        assert!(String::from_utf8(get("openstack/content/0000").unwrap_or_default())
-            .unwrap_or_default()
-            .contains("address 10.0.0.5"));
+        assert!(
+            String::from_utf8(get("openstack/content/0000").unwrap_or_default())
+                .unwrap_or_default()
+                .contains("address 10.0.0.5")
+        );
         assert_eq!(get("openstack/content/0002"), Some(vec![0, 1, 2, 255]));
-        let md: Value = serde_json::from_slice(&get("openstack/latest/meta_data.json").unwrap_or_default()).unwrap_or_default();
+        let md: Value =
+            serde_json::from_slice(&get("openstack/latest/meta_data.json").unwrap_or_default())
+                .unwrap_or_default();
         assert_eq!(md["network_config"]["content_path"], "/content/0000");
         assert_eq!(md["files"][0]["content_path"], "/content/0001");
     }

@@ -28,7 +28,11 @@ fn netmask(cidr: &str) -> Option<(IpAddr, u8, String)> {
             if len > 128 {
                 return None;
             }
-            let m: u128 = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            let m: u128 = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
             std::net::Ipv6Addr::from(m).to_string()
         }
     };
@@ -97,7 +101,9 @@ pub fn network_data(g: &GuestData) -> Value {
             }
             for r in &sn.host_routes {
                 if let Some((net, _, m)) = netmask(&r.destination) {
-                    routes.push(json!({"network": net.to_string(), "netmask": m, "gateway": r.nexthop}));
+                    routes.push(
+                        json!({"network": net.to_string(), "netmask": m, "gateway": r.nexthop}),
+                    );
                 }
             }
             let dns: Vec<Value> = sn
@@ -241,7 +247,11 @@ mod tests {
         assert_eq!(nd["networks"][0]["type"], "ipv4_dhcp");
         assert_eq!(nd["networks"][0]["link"], "tap0123456789a");
         assert_eq!(nd["services"], json!([]));
-        assert!(interfaces(&g).unwrap_or_default().contains("iface eth0 inet dhcp"));
+        assert!(
+            interfaces(&g)
+                .unwrap_or_default()
+                .contains("iface eth0 inet dhcp")
+        );
     }
 
     #[test]
@@ -273,7 +283,11 @@ mod tests {
         ]);
         let nd = network_data(&g);
         let nets = nd["networks"].as_array().cloned().unwrap_or_default();
-        assert_eq!(nets.len(), 3, "first v4 + first v6 of NIC 0, v4 of NIC 1: {nd}");
+        assert_eq!(
+            nets.len(),
+            3,
+            "first v4 + first v6 of NIC 0, v4 of NIC 1: {nd}"
+        );
         assert_eq!(nets[0]["type"], "ipv4");
         assert_eq!(nets[0]["ip_address"], "10.0.0.5");
         assert_eq!(nets[0]["netmask"], "255.255.255.0");
@@ -284,7 +298,10 @@ mod tests {
         assert_eq!(nets[1]["netmask"], "ffff:ffff:ffff:ffff::");
         assert_eq!(nets[1]["routes"][0]["network"], "::");
         assert_eq!(nd["links"][0]["mtu"], 1450);
-        assert_eq!(nd["services"], json!([{"type": "dns", "address": "8.8.8.8"}]));
+        assert_eq!(
+            nd["services"],
+            json!([{"type": "dns", "address": "8.8.8.8"}])
+        );
         for k in ["links", "networks", "services"] {
             assert!(nd[k].is_array(), "{k} is required");
         }

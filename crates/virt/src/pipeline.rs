@@ -15,13 +15,13 @@ use ferrostack_guest::inject::{self, DiskFormat, DiskRef, InjectOptions, Injecti
 use ferrostack_guest::metadata::{DriveOptions, config_drive_files};
 use ferrostack_guest::{GuestData, GuestKey, GuestNic, netconf};
 
+use crate::disk::ImageSource;
 use crate::disk::cache::{CacheOptions, ImageCache};
 use crate::disk::crypt::DiskKeys;
 use crate::disk::layout::{
     DiskPlan, EncryptionPlan, InstanceDisks, RootMode, create_disks, encryption_request,
 };
 use crate::disk::qemu_img::{DiskSecret, QemuImg};
-use crate::disk::ImageSource;
 use crate::domain::{
     DiskBus, DiskDevice, DiskEncryption, DomainDisk, DomainNic, Graphics, GraphicsKind,
     GuestDomain, VirtType, spice_password_from_metadata,
@@ -116,9 +116,7 @@ impl Pipeline {
     pub fn instance_dir(&self, uuid: &str) -> Result<PathBuf> {
         let ok = !uuid.is_empty()
             && uuid.len() <= 64
-            && uuid
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || c == '-')
+            && uuid.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
             && !uuid.starts_with('-');
         if !ok {
             return Err(DriverError::Failed {
@@ -249,12 +247,10 @@ impl Pipeline {
                     work_dir: dir.clone(),
                     ..InjectOptions::default()
                 };
-                tokio::task::spawn_blocking(move || {
-                    inject::inject(&disk, partition, &what, &opts)
-                })
-                .await
-                .map_err(|e| failed("inject", uuid, e))?
-                .map_err(|e| failed("inject", uuid, e))?;
+                tokio::task::spawn_blocking(move || inject::inject(&disk, partition, &what, &opts))
+                    .await
+                    .map_err(|e| failed("inject", uuid, e))?
+                    .map_err(|e| failed("inject", uuid, e))?;
                 injected = true;
                 lap("injection", &mut t);
             }
@@ -307,9 +303,10 @@ impl Pipeline {
                 readonly: false,
                 cache: Some("none".into()),
                 backing: d.backing.clone(),
-                encryption: d.secret_uuid.clone().map(|secret_uuid| DiskEncryption {
-                    secret_uuid,
-                }),
+                encryption: d
+                    .secret_uuid
+                    .clone()
+                    .map(|secret_uuid| DiskEncryption { secret_uuid }),
                 serial: None,
             });
             letter += 1;
@@ -399,14 +396,19 @@ impl Pipeline {
         let uuid = spec.uuid.as_str();
         let root = self.instance_dir(uuid)?.join("disk");
         let secret = match self.keys.load(uuid, "disk") {
-            Ok((_, pass)) => {
-                Some(DiskSecret::new(&pass).map_err(|e| failed("snapshot", uuid, e))?)
-            }
+            Ok((_, pass)) => Some(DiskSecret::new(&pass).map_err(|e| failed("snapshot", uuid, e))?),
             Err(_) => None,
         };
         let format = disk_format_of(&root).await;
         self.qemu_img
-            .convert(&root, &format, &spec.dest, &spec.disk_format, None, secret.as_ref())
+            .convert(
+                &root,
+                &format,
+                &spec.dest,
+                &spec.disk_format,
+                None,
+                secret.as_ref(),
+            )
             .await
             .map_err(|e| failed("snapshot", uuid, e))
     }
@@ -453,7 +455,10 @@ impl Pipeline {
                     continue;
                 };
                 for (path, format) in map {
-                    if let Ok(i) = self.qemu_img.info(Path::new(&path), Some(&format), None).await
+                    if let Ok(i) = self
+                        .qemu_img
+                        .info(Path::new(&path), Some(&format), None)
+                        .await
                         && let Some(b) = i.backing_filename
                     {
                         in_use.insert(PathBuf::from(b));
@@ -530,4 +535,3 @@ pub fn guest_data(spec: &SpawnSpec, dhcp_domain: Option<String>) -> GuestData {
         created_at: spec.created_at,
     }
 }
-

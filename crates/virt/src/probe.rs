@@ -15,19 +15,29 @@ fn boot_sector() -> Vec<u8> {
     let msg_off: u16 = 23;
     let addr = 0x7c00u16 + msg_off;
     let mut b = vec![
-        0x31, 0xC0, // xor ax, ax
-        0x8E, 0xD8, // mov ds, ax
+        0x31,
+        0xC0, // xor ax, ax
+        0x8E,
+        0xD8, // mov ds, ax
         0xFC, // cld
-        0xBE, (addr & 0xff) as u8, (addr >> 8) as u8, // mov si, msg
-        0xBA, 0xF8, 0x03, // mov dx, 0x3f8
+        0xBE,
+        (addr & 0xff) as u8,
+        (addr >> 8) as u8, // mov si, msg
+        0xBA,
+        0xF8,
+        0x03, // mov dx, 0x3f8
         0xAC, // next: lodsb
-        0x84, 0xC0, // test al, al
-        0x74, 0x03, // jz done
+        0x84,
+        0xC0, // test al, al
+        0x74,
+        0x03, // jz done
         0xEE, // out dx, al
-        0xEB, 0xF8, // jmp next
+        0xEB,
+        0xF8, // jmp next
         0xFA, // done: cli
         0xF4, // hlt
-        0xEB, 0xFC, // jmp done
+        0xEB,
+        0xFC, // jmp done
     ];
     debug_assert_eq!(b.len(), msg_off as usize);
     b.extend_from_slice(MARKER);
@@ -51,7 +61,14 @@ pub fn accel_runs_guests(qemu: &Path, accel: &str, timeout: Duration) -> bool {
     drive.push(disk.as_os_str());
     drive.push(",format=raw,if=ide");
     let child = Command::new(qemu)
-        .args(["-accel", accel, "-nodefaults", "-no-user-config", "-display", "none"])
+        .args([
+            "-accel",
+            accel,
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+        ])
         .args(["-m", "16", "-no-reboot", "-serial", "stdio", "-drive"])
         .arg(drive)
         .stdin(Stdio::null())
@@ -113,6 +130,10 @@ mod tests {
 
     fn qemu() -> Option<&'static Path> {
         let p = Path::new("/usr/bin/qemu-system-x86_64");
+        assert!(
+            p.exists() || std::env::var("FERROSTACK_REQUIRE_HOST_TOOLS").as_deref() != Ok("1"),
+            "qemu-system-x86_64 is missing (scripts/host-tools installs it)"
+        );
         p.exists().then_some(p)
     }
 

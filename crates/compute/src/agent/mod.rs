@@ -624,18 +624,7 @@ impl Agent {
 }
 
 fn tokio_util_stream(file: tokio::fs::File) -> ferrostack_image::store::ByteStream {
-    Box::pin(futures::stream::unfold(file, |mut f| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 1 << 20];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(bytes::Bytes::from(buf)), f))
-            }
-            Err(e) => Some((Err(e), f)),
-        }
-    }))
+    Box::pin(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20))
 }
 
 #[async_trait]

@@ -57,18 +57,10 @@ impl ImageSource for FileSource {
 
     async fn open(&self, _image_id: &str) -> std::io::Result<ByteStream> {
         let file = tokio::fs::File::open(&self.path).await?;
-        Ok(Box::pin(futures::stream::unfold(file, |mut f| async move {
-            use tokio::io::AsyncReadExt;
-            let mut buf = vec![0u8; 1 << 20];
-            match f.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok(bytes::Bytes::from(buf)), f))
-                }
-                Err(e) => Some((Err(e), f)),
-            }
-        })))
+        Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(
+            file,
+            1 << 20,
+        )))
     }
 }
 
@@ -220,7 +212,11 @@ pub async fn run(b: DiskBench) -> anyhow::Result<()> {
     // 2. cold.
     let t = Instant::now();
     let p = pipeline
-        .prepare(&spec("00000000-0000-4000-8000-000000000000", "bench-image", false))
+        .prepare(&spec(
+            "00000000-0000-4000-8000-000000000000",
+            "bench-image",
+            false,
+        ))
         .await
         .context("cold spawn")?;
     let cold = t.elapsed();

@@ -9,6 +9,7 @@ pub mod crypt;
 pub mod layout;
 pub mod qemu_img;
 
+use std::path::PathBuf;
 use std::pin::Pin;
 
 use async_trait::async_trait;
@@ -39,3 +40,49 @@ pub trait ImageSource: Send + Sync {
     async fn describe(&self, image_id: &str) -> std::io::Result<SourceImage>;
     async fn open(&self, image_id: &str) -> std::io::Result<ByteStream>;
 }
+
+/// What went wrong on the disk side: what was attempted, on which path, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum DiskError {
+    #[error("{what} of {path}: qemu-img failed ({status}): {stderr}")]
+    Tool {
+        what: &'static str,
+        path: PathBuf,
+        status: String,
+        stderr: String,
+    },
+    #[error("{what} of {path}: qemu-img did not finish within {secs} s")]
+    Timeout {
+        what: &'static str,
+        path: PathBuf,
+        secs: u64,
+    },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("image {image}: {message}")]
+    Image { image: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("disk key: {0}")]
+    Key(String),
+}
+
+impl DiskError {
+    pub(crate) fn io(
+        what: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> DiskError {
+        let path = path.into();
+        move |source| DiskError::Io { what, path, source }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, DiskError>;
+
+#[cfg(test)]
+mod tests;
