@@ -262,6 +262,11 @@ impl Pipeline {
         ferrostack_core::fsutil::write_private_atomic(&xml_path, xml.as_bytes())
             .map_err(|e| failed("domain xml", uuid, e))?;
         lap("domain", &mut t);
+        let steps: Vec<String> = timings
+            .iter()
+            .map(|(n, d)| format!("{n}={}ms", d.as_millis()))
+            .collect();
+        tracing::info!(uuid, steps = %steps.join(" "), "guest prepared");
 
         Ok(Prepared {
             dir,

@@ -56,6 +56,11 @@ impl PrepareDriver {
                     && let Ok(r) = serde_json::from_slice::<Record>(&bytes)
                 {
                     guests.insert(name, r);
+                } else if e.path().is_dir() && pipeline.instance_dir(&name).is_ok() {
+                    // A spawn cut short by a crash: the agent spawns it again
+                    // from scratch if the server still wants it.
+                    tracing::info!(uuid = %name, "removing a half-prepared guest");
+                    let _ = std::fs::remove_dir_all(e.path());
                 }
             }
         }
@@ -134,7 +139,13 @@ impl Driver for PrepareDriver {
                 memory_mb: r.memory_mb,
             });
         }
-        self.pipeline.prepare(spec).await?;
+        if let Err(e) = self.pipeline.prepare(spec).await {
+            // As upstream cleans up after a failed spawn: no half-made guest stays.
+            if let Err(c) = self.pipeline.remove(&spec.uuid).await {
+                tracing::warn!(uuid = %spec.uuid, error = %c, "cleanup after a failed spawn failed");
+            }
+            return Err(e);
+        }
         let r = Record {
             power_state: PowerState::NoState,
             vcpus: spec.vcpus,

@@ -226,7 +226,7 @@ impl Agent {
             let result = self.run(&mut s, step).await;
             crash_point(step);
             match result {
-                Ok(()) => match self.record_success(s, step, started).await? {
+                Ok(reported) => match self.record_success(s, step, started, reported).await? {
                     Some(next) => s = next,
                     None => return Ok(()),
                 },
@@ -326,7 +326,9 @@ impl Agent {
     }
 
     /// Carries out one step against the driver (and the network/image services).
-    async fn run(&self, s: &mut Server, step: Step) -> Result<()> {
+    /// Runs one step on the driver; returns the power state the driver reported
+    /// when the step tells one (a spawn), which wins over the planned one.
+    async fn run(&self, s: &mut Server, step: Step) -> Result<Option<PowerState>> {
         let d = &self.driver;
         let drv = |e: DriverError| Error::Internal(Box::new(e));
         match step {
@@ -347,7 +349,8 @@ impl Agent {
             }
             Step::Spawn => {
                 let spec = self.spawn_spec(s).await?;
-                d.spawn(&spec).await.map_err(drv)?;
+                let info = d.spawn(&spec).await.map_err(drv)?;
+                return Ok(Some(info.power_state));
             }
             Step::Adopt => {}
             Step::Destroy => d.destroy(&s.id).await.map_err(drv)?,
@@ -383,7 +386,7 @@ impl Agent {
                 )));
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     async fn snapshot(&self, s: &Server) -> Result<()> {
@@ -450,9 +453,11 @@ impl Agent {
         mut s: Server,
         step: Step,
         started: i64,
+        reported: Option<PowerState>,
     ) -> Result<Option<Server>> {
         let expected = s.generation;
-        let (vm, task, power) = after(step, s.vm_state);
+        let (vm, task, planned) = after(step, s.vm_state);
+        let power = reported.or(planned);
         let now = now_us();
         if let Some(v) = vm {
             s.vm_state = v;
