@@ -44,6 +44,10 @@ pub fn pipeline_config(cfg: &Config) -> anyhow::Result<PipelineConfig> {
         inject_partition: h.inject_partition,
         inject_key: h.inject_key,
         inject_password: h.inject_password,
+        inject_backend: h
+            .inject_backend
+            .parse()
+            .map_err(|e| anyhow::anyhow!("host.inject_backend: {e}"))?,
         dhcp_domain: Some(h.dhcp_domain.clone()).filter(|d| !d.is_empty()),
         vnc: h.vnc_enabled,
         spice: h.spice_enabled,

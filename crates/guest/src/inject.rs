@@ -8,9 +8,10 @@
 //!
 //! Disks: a raw image is edited in place; a qcow2 overlay (LUKS-encrypted or not)
 //! or a raw LUKS disk is reached through a `qemu-storage-daemon` FUSE export
-//! ([`export`]). The filesystem is found by [`partition`] (MBR/GPT) and edited by
-//! [`debugfs`] (ext2/3/4). Other filesystems need libguestfs, which is not wired
-//! yet: they get [`InjectError::NoFilesystem`] / [`InjectError::BackendUnavailable`].
+//! ([`export`]). An ext2/3/4 filesystem is found by [`partition`] (MBR/GPT) and
+//! edited by [`debugfs`] in milliseconds; any other (XFS, btrfs, ...) goes to
+//! [`guestfish`] (libguestfs, ~12 s under TCG) when it is installed, else the
+//! build fails with [`InjectError::NoFilesystem`].
 //!
 //! Safety: every path is validated ([`path`]), then every ancestor of every
 //! target is looked up in the guest filesystem before anything is written: a
@@ -19,6 +20,7 @@
 
 pub mod debugfs;
 pub mod export;
+pub mod guestfish;
 pub mod partition;
 pub mod path;
 
@@ -101,21 +103,38 @@ pub struct DiskRef {
     pub luks_secret_file: Option<PathBuf>,
 }
 
+/// Which [`GuestFs`] backend edits the filesystem (`[host] inject_backend`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
-    /// debugfs for ext2/3/4.
+    /// debugfs for ext2/3/4, guestfish for anything else when installed.
     #[default]
     Auto,
     Debugfs,
-    /// libguestfs: not wired yet.
     Guestfish,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Backend, String> {
+        match s {
+            "auto" => Ok(Backend::Auto),
+            "debugfs" => Ok(Backend::Debugfs),
+            "guestfish" => Ok(Backend::Guestfish),
+            other => Err(format!(
+                "unknown injection backend {other:?} (auto, debugfs or guestfish)"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct InjectOptions {
     pub backend: Backend,
-    /// How long the FUSE export may take to come up.
+    /// How long the FUSE export may take to come up, and each guestfish call.
     pub timeout: Duration,
+    /// Boot the libguestfs appliance under TCG (KVM opens but does not run guests).
+    pub guestfs_force_tcg: bool,
     /// Where the export mount point and scratch files live (the instance dir).
     pub work_dir: PathBuf,
 }
@@ -124,7 +143,8 @@ impl Default for InjectOptions {
     fn default() -> InjectOptions {
         InjectOptions {
             backend: Backend::Auto,
-            timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(300),
+            guestfs_force_tcg: false,
             work_dir: std::env::temp_dir(),
         }
     }
@@ -133,8 +153,11 @@ impl Default for InjectOptions {
 /// What was done.
 #[derive(Debug, Clone)]
 pub struct InjectReport {
-    /// Byte offset of the filesystem in the disk.
-    pub offset: u64,
+    /// Which backend edited the filesystem ([`Backend::Debugfs`] or [`Backend::Guestfish`]).
+    pub backend: Backend,
+    /// Where the filesystem is: its byte offset in the disk (debugfs), or the
+    /// appliance's device (`/dev/sda1`, guestfish).
+    pub filesystem: String,
     /// Guest paths written.
     pub written: Vec<String>,
     pub elapsed: Duration,
@@ -182,9 +205,6 @@ pub fn inject(
     if partition == Partition::Never {
         return Err(InjectError::Disabled);
     }
-    if opts.backend == Backend::Guestfish {
-        return Err(InjectError::BackendUnavailable("guestfish"));
-    }
     // Validate every requested path before touching the disk.
     let files: Vec<(GuestPath, &[u8])> = what
         .files
@@ -202,11 +222,49 @@ pub fn inject(
         export = export::Export::start(disk, &opts.work_dir.join("inject.export"), opts.timeout)?;
         export.path().to_path_buf()
     };
-    let offset = partition::locate(&image, partition)?;
-    let mut fs = Debugfs::new(&image, offset, scratch.path())?;
-    let written = inject_into(&mut fs, what, &files)?;
+    let ext = match opts.backend {
+        Backend::Guestfish => None,
+        Backend::Debugfs => Some(partition::locate(&image, partition)?),
+        Backend::Auto => match partition::locate(&image, partition) {
+            Ok(offset) => Some(offset),
+            Err(InjectError::NoFilesystem(why)) if guestfish::available() => {
+                tracing::debug!(%why, "not ext2/3/4: injecting through libguestfs");
+                None
+            }
+            Err(InjectError::NoFilesystem(why)) => {
+                return Err(InjectError::NoFilesystem(format!(
+                    "{why} (other filesystems need libguestfs: guestfish is not installed)"
+                )));
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    let (backend, filesystem, written) = match ext {
+        Some(offset) => {
+            let mut fs = Debugfs::new(&image, offset, scratch.path())?;
+            let written = inject_into(&mut fs, what, &files)?;
+            (Backend::Debugfs, format!("byte {offset}"), written)
+        }
+        None => {
+            if !guestfish::available() {
+                return Err(InjectError::BackendUnavailable("guestfish"));
+            }
+            let mut fs = guestfish::Guestfish::launch(
+                &image,
+                partition,
+                scratch.path(),
+                opts.guestfs_force_tcg,
+                opts.timeout,
+            )?;
+            let written = inject_into(&mut fs, what, &files)?;
+            let device = fs.device().to_string();
+            fs.close()?;
+            (Backend::Guestfish, device, written)
+        }
+    };
     Ok(InjectReport {
-        offset,
+        backend,
+        filesystem,
         written,
         elapsed: started.elapsed(),
     })
@@ -417,7 +475,38 @@ pub fn inject_into(
         });
     }
     fs.apply(&ops)?;
+    verify(fs, &ops)?;
     Ok(plan.writes.into_iter().map(|w| w.0.to_string()).collect())
+}
+
+/// Looks every change up again: the right kind, mode and (for files) size.
+fn verify(fs: &mut dyn GuestFs, ops: &[Op]) -> Result<(), InjectError> {
+    let expect: Vec<(&GuestPath, NodeKind, Option<u64>, u32)> = ops
+        .iter()
+        .map(|op| match op {
+            Op::Mkdir { path, mode } | Op::ChmodDir { path, mode } => {
+                (path, NodeKind::Dir, None, *mode)
+            }
+            Op::Write {
+                path, data, mode, ..
+            } => (path, NodeKind::File, Some(data.len() as u64), *mode),
+        })
+        .collect();
+    let paths: Vec<GuestPath> = expect.iter().map(|e| e.0.clone()).collect();
+    let got = fs.stat(&paths)?;
+    for (path, kind, size, mode) in expect {
+        let ok = match got.get(path).cloned().flatten() {
+            Some(n) => n.kind == kind && size.is_none_or(|s| s == n.size) && n.mode == mode,
+            None => false,
+        };
+        if !ok {
+            return Err(InjectError::Tool {
+                program: "injection",
+                message: format!("writing {path} did not take effect"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `/etc/shadow` with root's password replaced by a SHA-512 crypt hash.

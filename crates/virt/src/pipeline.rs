@@ -44,6 +44,7 @@ pub struct PipelineConfig {
     pub inject_partition: i32,
     pub inject_key: bool,
     pub inject_password: bool,
+    pub inject_backend: inject::Backend,
     pub dhcp_domain: Option<String>,
     pub vnc: bool,
     pub spice: bool,
@@ -245,6 +246,9 @@ impl Pipeline {
                 };
                 let opts = InjectOptions {
                     work_dir: dir.clone(),
+                    backend: self.cfg.inject_backend,
+                    // the libguestfs appliance hangs where KVM opens but does not run
+                    guestfs_force_tcg: self.cfg.virt_type == VirtType::Qemu,
                     ..InjectOptions::default()
                 };
                 tokio::task::spawn_blocking(move || inject::inject(&disk, partition, &what, &opts))

@@ -200,6 +200,7 @@ pub async fn run(b: DiskBench) -> anyhow::Result<()> {
         inject_partition: -2,
         inject_key: false,
         inject_password: false,
+        inject_backend: Default::default(),
         dhcp_domain: Some("novalocal".into()),
         vnc: true,
         spice: true,

@@ -2,7 +2,7 @@
 //! backend for ext2/3/4: e2fsprogs' `debugfs`, which edits the filesystem image
 //! directly (`image?offset=N` for a partition) without mounting it. One debugfs
 //! session looks up every path, one writes; debugfs exits 0 even when a command
-//! fails, so every write is verified by a last lookup.
+//! fails, which is why the caller verifies every write by a last lookup.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -62,7 +62,8 @@ pub trait GuestFs {
     ) -> Result<BTreeMap<GuestPath, Option<Node>>, InjectError>;
     /// The content of a regular file.
     fn read(&mut self, path: &GuestPath) -> Result<Vec<u8>, InjectError>;
-    /// Applies the changes in order (directories are owned by root).
+    /// Applies the changes in order (directories are owned by root). A backend
+    /// may report success for a change that did not happen: the caller checks.
     fn apply(&mut self, ops: &[Op]) -> Result<(), InjectError>;
 }
 
@@ -219,7 +220,6 @@ impl GuestFs for Debugfs {
 
     fn apply(&mut self, ops: &[Op]) -> Result<(), InjectError> {
         let mut cmds = Vec::new();
-        let mut expect = Vec::new();
         for (i, op) in ops.iter().enumerate() {
             match op {
                 Op::Mkdir { path, mode } => {
@@ -230,14 +230,12 @@ impl GuestFs for Debugfs {
                     ));
                     cmds.push(format!("set_inode_field \"{path}\" uid 0"));
                     cmds.push(format!("set_inode_field \"{path}\" gid 0"));
-                    expect.push((path.clone(), NodeKind::Dir, None, *mode));
                 }
                 Op::ChmodDir { path, mode } => {
                     cmds.push(format!(
                         "set_inode_field \"{path}\" mode 0{:o}",
                         0o40000 | mode
                     ));
-                    expect.push((path.clone(), NodeKind::Dir, None, *mode));
                 }
                 Op::Write {
                     path,
@@ -259,21 +257,17 @@ impl GuestFs for Debugfs {
                     ));
                     cmds.push(format!("set_inode_field \"{path}\" uid {uid}"));
                     cmds.push(format!("set_inode_field \"{path}\" gid {gid}"));
-                    expect.push((path.clone(), NodeKind::File, Some(data.len() as u64), *mode));
                 }
             }
         }
         let (_, stderr) = self.session(&cmds, true)?;
-        let paths: Vec<GuestPath> = expect.iter().map(|e| e.0.clone()).collect();
-        let got = self.stat(&paths)?;
-        for (path, kind, size, mode) in expect {
-            let ok = match got.get(&path).cloned().flatten() {
-                Some(n) => n.kind == kind && size.is_none_or(|s| s == n.size) && n.mode == mode,
-                None => false,
-            };
-            if !ok {
-                return Err(tool(format!("writing {path} failed: {}", stderr.trim())));
-            }
+        // debugfs reports failed commands only here (the caller's lookup catches them)
+        let complaints: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with("debugfs "))
+            .collect();
+        if !complaints.is_empty() {
+            tracing::warn!(stderr = %complaints.join("; "), "debugfs reported errors");
         }
         Ok(())
     }

@@ -194,13 +194,19 @@ fn injects_everything_into_a_raw_ext4_disk() {
     let d = tempfile::tempdir().unwrap();
     let img = rootfs(d.path(), "whole", base_tree);
     let r = inject(&raw(&img), Partition::Whole, &everything(), &opts(d.path())).unwrap();
-    assert_eq!(r.offset, 0);
+    assert_eq!(
+        (r.backend, r.filesystem.as_str()),
+        (Backend::Debugfs, "byte 0")
+    );
     assert_eq!(r.written.len(), 6, "{:?}", r.written);
     eprintln!("raw ext4 injection: {:?}", r.elapsed);
     check_everything(img.to_str().unwrap());
     // -1 on a disk without a partition table is the whole disk
     let r = inject(&raw(&img), Partition::Auto, &everything(), &opts(d.path())).unwrap();
-    assert_eq!(r.offset, 0);
+    assert_eq!(
+        (r.backend, r.filesystem.as_str()),
+        (Backend::Debugfs, "byte 0")
+    );
     // no scratch files left behind
     let left: Vec<_> = std::fs::read_dir(d.path())
         .unwrap()
@@ -244,7 +250,7 @@ fn finds_the_root_partition_in_gpt_and_mbr_tables() {
         let parts = partition::partitions(&img).unwrap();
         assert_eq!(parts.len(), 2, "{label}: {parts:?}");
         let r = inject(&raw(&img), Partition::Auto, &everything(), &opts(d.path())).unwrap();
-        assert_eq!(r.offset, 10240 * 512, "{label}");
+        assert_eq!(r.filesystem, format!("byte {}", 10240 * 512), "{label}");
         check_everything(&format!("{}?offset={}", img.display(), 10240 * 512));
         assert!(
             inject(
@@ -255,23 +261,16 @@ fn finds_the_root_partition_in_gpt_and_mbr_tables() {
             )
             .is_ok()
         );
-        let e = inject(
-            &raw(&img),
-            Partition::Number(1),
-            &everything(),
-            &opts(d.path()),
-        )
-        .unwrap_err();
+        // (debugfs only: `auto` would hand a non-ext filesystem to guestfish)
+        let ext_only = InjectOptions {
+            backend: Backend::Debugfs,
+            ..opts(d.path())
+        };
+        let e = inject(&raw(&img), Partition::Number(1), &everything(), &ext_only).unwrap_err();
         assert!(matches!(e, InjectError::NoFilesystem(_)), "{e}");
-        let e = inject(
-            &raw(&img),
-            Partition::Number(3),
-            &everything(),
-            &opts(d.path()),
-        )
-        .unwrap_err();
+        let e = inject(&raw(&img), Partition::Number(3), &everything(), &ext_only).unwrap_err();
         assert!(matches!(e, InjectError::PartitionNotFound(3)), "{e}");
-        let e = inject(&raw(&img), Partition::Whole, &everything(), &opts(d.path())).unwrap_err();
+        let e = inject(&raw(&img), Partition::Whole, &everything(), &ext_only).unwrap_err();
         assert!(matches!(e, InjectError::NoFilesystem(_)), "{e}");
     }
 }
@@ -532,4 +531,177 @@ fn selinux_guests_get_the_restorecon_snippet() {
             .count(),
         1
     );
+}
+
+/// Options for the guestfish backend: TCG always (KVM may open and not run).
+fn gf_opts(dir: &Path, backend: Backend) -> InjectOptions {
+    InjectOptions {
+        backend,
+        guestfs_force_tcg: true,
+        ..opts(dir)
+    }
+}
+
+#[test]
+fn guestfish_edits_ext4_as_debugfs_would_and_refuses_hostile_trees() {
+    if !tools(&["guestfish", "mkfs.ext4", "debugfs", "e2fsck"]) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let img = rootfs(d.path(), "gf", base_tree);
+    let r = inject(
+        &raw(&img),
+        Partition::Auto,
+        &everything(),
+        &gf_opts(d.path(), Backend::Guestfish),
+    )
+    .unwrap();
+    eprintln!("guestfish ext4 injection: {:?}", r.elapsed);
+    assert_eq!(
+        (r.backend, r.filesystem.as_str()),
+        (Backend::Guestfish, "/dev/sda")
+    );
+    // read back by the other backend
+    check_everything(img.to_str().unwrap());
+
+    let img = rootfs(d.path(), "gf-hostile", |t| {
+        std::os::unix::fs::symlink("/etc", t.join("root/.ssh")).unwrap();
+    });
+    let what = Injection {
+        key: Some("ssh-ed25519 AAAA x".into()),
+        files: vec![("/etc/safe".into(), b"x".to_vec())],
+        ..Injection::default()
+    };
+    let e = inject(
+        &raw(&img),
+        Partition::Whole,
+        &what,
+        &gf_opts(d.path(), Backend::Guestfish),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, InjectError::UnsafePath { .. }) && e.to_string().contains("symlink"),
+        "{e}"
+    );
+    let spec = img.to_str().unwrap();
+    assert_eq!(cat(spec, "/etc/safe"), "");
+    assert_eq!(cat(spec, "/etc/authorized_keys"), "");
+    fsck(spec);
+}
+
+/// An XFS root filesystem (which debugfs cannot edit) in partition 2 of an MBR
+/// disk, under a qcow2 overlay: `auto` finds no ext filesystem and hands the
+/// disk to guestfish through the FUSE export.
+#[test]
+fn auto_injects_into_xfs_through_guestfish() {
+    if !tools(&[
+        "guestfish",
+        "mkfs.xfs",
+        "sfdisk",
+        "qemu-img",
+        "qemu-storage-daemon",
+        "fusermount3",
+    ]) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(src.join("shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
+    let proto = d.path().join("proto");
+    std::fs::write(
+        &proto,
+        format!(
+            "/dev/null\n0 0\nd--755 0 0\netc d--755 0 0\npasswd ---644 0 0 {}\n\
+             shadow ---640 0 0 {}\n$\nroot d--700 0 0\n$\n$\n",
+            src.join("passwd").display(),
+            src.join("shadow").display()
+        ),
+    )
+    .unwrap();
+    let fs = d.path().join("xfs.raw");
+    std::fs::File::create(&fs)
+        .unwrap()
+        .set_len(300 << 20)
+        .unwrap();
+    run(Command::new("mkfs.xfs")
+        .arg("-q")
+        .arg("-p")
+        .arg(&proto)
+        .arg(&fs));
+    let base = d.path().join("base.raw");
+    std::fs::File::create(&base)
+        .unwrap()
+        .set_len(320 << 20)
+        .unwrap();
+    let mut child = Command::new("sfdisk")
+        .arg("-q")
+        .arg(&base)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        b"label: dos\nstart=2048, size=8192, type=82\nstart=10240, type=83\n",
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    run(Command::new("dd")
+        .arg(format!("if={}", fs.display()))
+        .arg(format!("of={}", base.display()))
+        .args(["bs=1M", "seek=5", "conv=notrunc,sparse", "status=none"]));
+    let ov = d.path().join("disk");
+    run(Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+        .arg(&base)
+        .arg(&ov));
+    let disk = DiskRef {
+        path: ov.clone(),
+        format: DiskFormat::Qcow2,
+        luks_secret_file: None,
+    };
+    let what = Injection {
+        admin_password: Some("Sup3r-secret".into()),
+        ..everything()
+    };
+    let r = inject(
+        &disk,
+        Partition::Auto,
+        &what,
+        &gf_opts(d.path(), Backend::Auto),
+    )
+    .unwrap();
+    eprintln!("guestfish XFS qcow2 injection: {:?}", r.elapsed);
+    assert_eq!(
+        (r.backend, r.filesystem.as_str()),
+        (Backend::Guestfish, "/dev/sda2")
+    );
+    assert!(!d.path().join("inject.export").exists());
+    run(Command::new("qemu-img").args(["check", "-q"]).arg(&ov));
+    // read back with a separate read-only guestfish session
+    let out = run(Command::new("guestfish")
+        .env("LIBGUESTFS_BACKEND", "direct")
+        .env("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg")
+        .args(["--ro", "--format=qcow2", "-a"])
+        .arg(&ov)
+        .args(["-m", "/dev/sda2"])
+        .args(["cat", "/root/.ssh/authorized_keys", ":"])
+        .args(["cat", "/etc/shadow", ":"])
+        .args(["cat", "/opt/app/conf/app.ini", ":"])
+        .args(["cat", "/meta.js", ":"])
+        .args(["echo", "", ":"])
+        .args(["stat", "/root/.ssh/authorized_keys"]));
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        out.contains("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHello user@host\n"),
+        "{out}"
+    );
+    let root = out.lines().find(|l| l.starts_with("root:$6$")).unwrap();
+    let hash = root.split(':').nth(1).unwrap();
+    assert!(sha_crypt::sha512_check("Sup3r-secret", hash).is_ok());
+    assert!(out.contains("[app]\nx=1\n"));
+    assert!(out.contains(r#"{"role":"web"}"#));
+    // stat's mode: 0o100600
+    assert!(out.contains("mode: 33152"), "{out}");
 }
