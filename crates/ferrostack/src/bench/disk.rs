@@ -3,7 +3,8 @@
 //! process, on the disk of `--dir`, beside `cp` of the same image measured in the
 //! same run:
 //! 1. baseline: `cp` of a raw image of `--size-mib` (pseudo-random bytes, in the
-//!    page cache like the pipeline's source);
+//!    page cache like the pipeline's source), and sha512 of the same bytes on one
+//!    core (the floor of a verified download);
 //! 2. cold: the first spawn of that image — streamed from an image source reading
 //!    the file, verified (sha512), written into `_base`, then the overlay, config
 //!    drive and XML;
@@ -174,6 +175,33 @@ pub async fn run(b: DiskBench) -> anyhow::Result<()> {
         "baseline  cp + fsync of the image: {:8.1} ms ({:.0} MB/s)",
         ms(cp),
         size as f64 / 1e6 / cp.as_secs_f64()
+    );
+
+    // 1b. the verification's floor: sha512 (ring, as the cache) of the same bytes
+    // read from the page cache, on one core.
+    let img = image.clone();
+    let hash = tokio::task::spawn_blocking(move || -> std::io::Result<Duration> {
+        use std::io::Read;
+        let mut f = std::fs::File::open(&img)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let t = Instant::now();
+        let mut h = ring::digest::Context::new(&ring::digest::SHA512);
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        h.finish();
+        Ok(t.elapsed())
+    })
+    .await??;
+    println!(
+        "baseline  sha512 of the image (read + hash, one core): {:8.1} ms ({:.0} MB/s) = {:.2}× cp: the floor of a verified download",
+        ms(hash),
+        size as f64 / 1e6 / hash.as_secs_f64(),
+        hash.as_secs_f64() / cp.as_secs_f64()
     );
 
     let source = Arc::new(FileSource {
