@@ -98,6 +98,37 @@ fn sha(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
+/// A sparse disk of `size` bytes holding `fs` at byte 10240 * 512 (partition 2 of
+/// `table`, an sfdisk script).
+fn partitioned(path: &Path, size: u64, table: &str, fs: &Path) {
+    std::fs::File::create(path).unwrap().set_len(size).unwrap();
+    let mut child = Command::new("sfdisk")
+        .arg("-q")
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), table.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    run(Command::new("dd")
+        .arg(format!("if={}", fs.display()))
+        .arg(format!("of={}", path.display()))
+        .args(["bs=512", "seek=10240", "conv=notrunc,sparse", "status=none"]));
+}
+
+/// A qcow2 overlay on a raw base, as the image cache makes them.
+fn overlay(base: &Path, path: &Path) -> DiskRef {
+    run(Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+        .arg(base)
+        .arg(path));
+    DiskRef {
+        path: path.to_path_buf(),
+        format: DiskFormat::Qcow2,
+        luks_secret_file: None,
+    }
+}
+
 fn everything() -> Injection {
     let mut meta = BTreeMap::new();
     meta.insert("role".to_string(), "web".to_string());
@@ -234,19 +265,8 @@ fn finds_the_root_partition_in_gpt_and_mbr_tables() {
         ),
     ] {
         let img = d.path().join(format!("{label}.raw"));
-        let f = std::fs::File::create(&img).unwrap();
-        f.set_len(40 << 20).unwrap();
-        drop(f);
-        let mut c = Command::new("sfdisk");
-        c.arg("-q").arg(&img).stdin(std::process::Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), table.as_bytes()).unwrap();
-        assert!(child.wait().unwrap().success());
         // the filesystem goes into partition 2 (partition 1 stays empty)
-        run(Command::new("dd")
-            .arg(format!("if={}", fs.display()))
-            .arg(format!("of={}", img.display()))
-            .args(["bs=512", "seek=10240", "conv=notrunc", "status=none"]));
+        partitioned(&img, 40 << 20, table, &fs);
         let parts = partition::partitions(&img).unwrap();
         assert_eq!(parts.len(), 2, "{label}: {parts:?}");
         let r = inject(&raw(&img), Partition::Auto, &everything(), &opts(d.path())).unwrap();
@@ -291,15 +311,7 @@ fn injects_into_a_qcow2_overlay_through_a_fuse_export() {
     let base = rootfs(d.path(), "base", base_tree);
     let before = sha(&base);
     let ov = d.path().join("disk");
-    run(Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
-        .arg(&base)
-        .arg(&ov));
-    let disk = DiskRef {
-        path: ov.clone(),
-        format: DiskFormat::Qcow2,
-        luks_secret_file: None,
-    };
+    let disk = overlay(&base, &ov);
     let r = inject(&disk, Partition::Auto, &everything(), &opts(d.path())).unwrap();
     eprintln!("qcow2 overlay injection: {:?}", r.elapsed);
     assert!(sha(&base) == before, "the cached base must not change");
@@ -631,36 +643,14 @@ fn auto_injects_into_xfs_through_guestfish() {
         .arg(&proto)
         .arg(&fs));
     let base = d.path().join("base.raw");
-    std::fs::File::create(&base)
-        .unwrap()
-        .set_len(320 << 20)
-        .unwrap();
-    let mut child = Command::new("sfdisk")
-        .arg("-q")
-        .arg(&base)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        child.stdin.as_mut().unwrap(),
-        b"label: dos\nstart=2048, size=8192, type=82\nstart=10240, type=83\n",
-    )
-    .unwrap();
-    assert!(child.wait().unwrap().success());
-    run(Command::new("dd")
-        .arg(format!("if={}", fs.display()))
-        .arg(format!("of={}", base.display()))
-        .args(["bs=1M", "seek=5", "conv=notrunc,sparse", "status=none"]));
+    partitioned(
+        &base,
+        320 << 20,
+        "label: dos\nstart=2048, size=8192, type=82\nstart=10240, type=83\n",
+        &fs,
+    );
     let ov = d.path().join("disk");
-    run(Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
-        .arg(&base)
-        .arg(&ov));
-    let disk = DiskRef {
-        path: ov.clone(),
-        format: DiskFormat::Qcow2,
-        luks_secret_file: None,
-    };
+    let disk = overlay(&base, &ov);
     let what = Injection {
         admin_password: Some("Sup3r-secret".into()),
         ..everything()
