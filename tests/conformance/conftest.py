@@ -196,6 +196,9 @@ class Cloud:
     def server_env(self):
         env = clean_env(self.extra_env)
         env.setdefault("NO_COLOR", "1")
+        # The API suites run on the fake driver; the real-guest suite (test_qemu*)
+        # asks for qemu in its SERVER_ENV. (`ferrostack up` itself defaults to auto.)
+        env.setdefault("FERROSTACK_COMPUTE__DRIVER", "fake")
         return env
 
     @property

@@ -18,6 +18,11 @@ use crate::service::Compute;
 pub trait HostLink: Send + Sync {
     /// The tail of a guest's console log.
     async fn console_output(&self, uuid: &str, lines: Option<usize>) -> Result<String>;
+    /// Sets a user's password inside the guest (changePassword), or says why not:
+    /// `Conflict` (no guest agent, the guest refused), `NotImplemented`.
+    async fn set_admin_password(&self, uuid: &str, user: &str, password: &str) -> Result<()>;
+    /// The host address forwarded to the guest's SSH port.
+    async fn ssh_endpoint(&self, uuid: &str) -> Result<std::net::SocketAddr>;
 }
 
 /// A host as the scheduler and the admin APIs see it.
@@ -181,6 +186,20 @@ impl Compute {
             .cloned()
     }
 
+    /// The agent of the host a server is on.
+    pub(crate) fn link_of(
+        &self,
+        s: &crate::servers::model::Server,
+    ) -> Result<std::sync::Arc<dyn HostLink>> {
+        let host = s.host.clone().unwrap_or_default();
+        self.link(&host).ok_or_else(|| {
+            crate::Error::Conflict(format!(
+                "The host {host} of instance {} cannot be reached.",
+                s.id
+            ))
+        })
+    }
+
     /// `os-getConsoleOutput`.
     pub async fn console_output(
         &self,
@@ -196,12 +215,7 @@ impl Compute {
                 s.vm_state.as_str()
             )));
         }
-        let host = s.host.clone().unwrap_or_default();
-        let link = self.link(&host).ok_or_else(|| {
-            crate::Error::Conflict(format!(
-                "The host {host} of instance {id} cannot be reached."
-            ))
-        })?;
+        let link = self.link_of(&s)?;
         // The driver's tail counts whole lines; Nova's counts the pieces between
         // newlines, so a log ending in one gives a last, empty piece: ask for one
         // line more and cut as Nova does.
@@ -210,6 +224,26 @@ impl Compute {
             Some(n) => tail_pieces(&out, n),
             None => out,
         })
+    }
+}
+
+impl crate::service::Compute {
+    /// Where to reach a server's SSH from this host (ferrostack's extension for
+    /// `ferrostack ssh`): anyone who may see the server may ask.
+    pub async fn ssh_endpoint(
+        &self,
+        ctx: &ferrostack_core::RequestContext,
+        id: &str,
+    ) -> Result<std::net::SocketAddr> {
+        let s = self.get_server(ctx, id).await?;
+        if s.vm_state != crate::servers::model::VmState::Active {
+            return Err(crate::Error::Conflict(format!(
+                "Instance {id} is not running (vm_state {}).",
+                s.vm_state.as_str()
+            )));
+        }
+        let link = self.link_of(&s)?;
+        link.ssh_endpoint(id).await
     }
 }
 

@@ -220,10 +220,11 @@ impl Default for IdentityConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ComputeConfig {
-    /// The hypervisor driver of the in-process host agent: `fake` (in memory, for API
-    /// and scale tests) or `prepare` (the real host-side pipeline — image cache,
-    /// disks, encryption, config drive, injection, domain XML — without starting a
-    /// hypervisor). QEMU and libvirt arrive with their issue.
+    /// The hypervisor driver of the in-process host agent: `auto` (`qemu` when a
+    /// working `qemu-system-x86_64` is installed, else `fake`), `qemu` (real guests),
+    /// `fake` (in memory, for API and scale tests) or `prepare` (the host-side
+    /// pipeline — image cache, disks, encryption, config drive, injection, domain
+    /// XML — without starting a hypervisor).
     pub driver: String,
     /// This host's name (Nova's `host`); empty = the machine's hostname.
     pub host: String,
@@ -249,6 +250,15 @@ pub struct ComputeConfig {
     pub service_down_time: u64,
     /// Seconds between periodic power-state syncs (`sync_power_state_interval`).
     pub sync_power_state_interval: u64,
+    /// Seconds a clean stop waits for the guest to power off after the ACPI power
+    /// button before the hypervisor is made to stop it (`shutdown_timeout`).
+    pub shutdown_timeout: u64,
+    /// Seconds between presses of the power button during a clean stop
+    /// (`[compute] shutdown_retry_interval`).
+    pub shutdown_retry_interval: u64,
+    /// Start the guests that were running when the host went down
+    /// (`resume_guests_state_on_host_boot`; Nova's default is off, ferrostack's on).
+    pub resume_guests_state_on_host_boot: bool,
     /// Attempts of a failing step before the server goes to ERROR.
     pub max_attempts: u32,
     /// Seconds a build may take before it is put in ERROR (`instance_build_timeout`; 0 = none).
@@ -262,7 +272,7 @@ pub struct ComputeConfig {
 impl Default for ComputeConfig {
     fn default() -> Self {
         ComputeConfig {
-            driver: "fake".into(),
+            driver: "auto".into(),
             host: String::new(),
             availability_zone: "nova".into(),
             run_agent: true,
@@ -278,6 +288,9 @@ impl Default for ComputeConfig {
             report_interval: 10,
             service_down_time: 60,
             sync_power_state_interval: 600,
+            shutdown_timeout: 60,
+            shutdown_retry_interval: 10,
+            resume_guests_state_on_host_boot: true,
             max_attempts: 3,
             instance_build_timeout: 0,
             max_user_data_length: 65535,
@@ -330,6 +343,15 @@ pub struct HostConfig {
     pub luks_iter_time_ms: u32,
     /// Seconds a `qemu-img` call may take.
     pub qemu_img_timeout: u64,
+    /// The system emulator the `qemu` driver runs.
+    pub qemu_binary: String,
+    /// The unprivileged user QEMU runs as when ferrostack runs as root
+    /// (`scripts/host-tools` creates it; `nobody` when it is missing).
+    pub qemu_user: String,
+    /// QEMU's seccomp sandbox (`-sandbox on,...`).
+    pub qemu_sandbox: bool,
+    /// A guest's serial log is rotated past this many bytes (one old file kept).
+    pub console_log_max_bytes: u64,
 }
 
 impl Default for HostConfig {
@@ -352,6 +374,10 @@ impl Default for HostConfig {
             virt_type: "auto".into(),
             luks_iter_time_ms: 2000,
             qemu_img_timeout: 3600,
+            qemu_binary: "qemu-system-x86_64".into(),
+            qemu_user: "ferrostack-qemu".into(),
+            qemu_sandbox: true,
+            console_log_max_bytes: 1 << 20,
         }
     }
 }

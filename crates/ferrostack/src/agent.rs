@@ -15,6 +15,7 @@ use ferrostack_virt::domain::VirtType;
 use ferrostack_virt::fake::{FakeConfig, FakeDriver};
 use ferrostack_virt::pipeline::{Pipeline, PipelineConfig};
 use ferrostack_virt::prepare::{self, PrepareDriver};
+use ferrostack_virt::qemu::{QemuConfig, QemuDriver};
 use std::path::PathBuf;
 
 /// This machine's name, for `[compute] host = ""`.
@@ -54,6 +55,7 @@ pub fn pipeline_config(cfg: &Config) -> anyhow::Result<PipelineConfig> {
         console_listen: h.console_listen.clone(),
         virt_type: virt_type(&h.virt_type),
         luks_iter_time_ms: h.luks_iter_time_ms,
+        user_mode: false,
     })
 }
 
@@ -69,6 +71,23 @@ fn virt_type(want: &str) -> VirtType {
                 VirtType::Qemu
             }
         }
+    }
+}
+
+/// `[compute] driver = auto`: `qemu` when the emulator is installed and boots a
+/// guest (the TCG probe: a boot sector that prints a marker), else `fake`.
+fn auto_driver(cfg: &Config) -> &'static str {
+    let qemu = PathBuf::from(&cfg.host.qemu_binary);
+    if ferrostack_virt::probe::accel_runs_guests(&qemu, "tcg", Duration::from_secs(20)) {
+        tracing::info!(qemu = %qemu.display(), "[compute] driver = auto: QEMU works here, using the qemu driver");
+        "qemu"
+    } else {
+        tracing::warn!(
+            qemu = %qemu.display(),
+            "[compute] driver = auto: no working QEMU (scripts/host-tools installs it): \
+             servers run on the FAKE driver, nothing boots (hypervisor_type shows \"fake\")"
+        );
+        "fake"
     }
 }
 
@@ -99,13 +118,36 @@ fn spawn_cache_pruner(cfg: &Config, pipeline: Arc<Pipeline>, mut stop: watch::Re
     });
 }
 
-fn driver(
+async fn driver(
     cfg: &Config,
     compute: &Arc<Compute>,
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<Arc<dyn Driver>> {
     let c = &cfg.compute;
-    match c.driver.as_str() {
+    let name = match c.driver.as_str() {
+        "auto" => auto_driver(cfg),
+        other => other,
+    };
+    match name {
+        "qemu" => {
+            let pc = pipeline_config(cfg)?;
+            std::fs::create_dir_all(&pc.instances_dir)
+                .with_context(|| format!("cannot create {}", pc.instances_dir.display()))?;
+            let h = &cfg.host;
+            let qc = QemuConfig {
+                binary: PathBuf::from(&h.qemu_binary),
+                user: h.qemu_user.clone(),
+                sandbox: h.qemu_sandbox,
+                shutdown_timeout: Duration::from_secs(c.shutdown_timeout),
+                shutdown_retry_interval: Duration::from_secs(c.shutdown_retry_interval.max(1)),
+                console_log_max_bytes: h.console_log_max_bytes.max(4096),
+            };
+            let d = QemuDriver::open(qc, pc, compute.image_source())
+                .await
+                .context("cannot open the qemu driver")?;
+            spawn_cache_pruner(cfg, d.pipeline().clone(), stop.clone());
+            Ok(d)
+        }
         "fake" => {
             let mut fc = FakeConfig {
                 spawn_delay: Duration::from_millis(c.fake_spawn_delay_ms),
@@ -130,7 +172,7 @@ fn driver(
             Ok(Arc::new(d))
         }
         other => anyhow::bail!(
-            "unknown [compute] driver {other:?}: this release has `fake` and `prepare` (QEMU and libvirt arrive later)"
+            "unknown [compute] driver {other:?}: this release has `auto`, `qemu`, `fake` and `prepare` (libvirt arrives later)"
         ),
     }
 }
@@ -150,7 +192,7 @@ pub async fn start_controller(
         };
         let agent = Agent::new(
             compute.clone(),
-            driver(cfg, compute, &stop)?,
+            driver(cfg, compute, &stop).await?,
             host,
             cfg.compute.availability_zone.clone(),
         );

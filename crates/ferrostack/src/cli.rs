@@ -44,10 +44,29 @@ pub enum Command {
         #[arg(long, value_name = "human|json")]
         log_format: Option<String>,
         /// The hypervisor driver of the in-process host agent (`[compute] driver`):
-        /// `fake`, or `prepare` (disks, config drive, injection and domain XML for
-        /// real, no hypervisor started).
-        #[arg(long, value_name = "fake|prepare")]
+        /// `auto` (qemu when QEMU is installed and works, else fake), `qemu` (real
+        /// guests), `fake` (in memory), or `prepare` (disks, config drive, injection
+        /// and domain XML for real, no hypervisor started).
+        #[arg(long, value_name = "auto|qemu|fake|prepare")]
         driver: Option<String>,
+    },
+    /// Log into a server's guest with ssh, found through the API with your own
+    /// credentials (clouds.yaml by --os-cloud/OS_CLOUD, or OS_* variables).
+    /// `ferrostack ssh vm1 uptime`, `ferrostack ssh debian@vm1 -i key`.
+    Ssh {
+        /// The cloud in clouds.yaml (default: $OS_CLOUD, else the OS_* variables).
+        #[arg(long, value_name = "NAME")]
+        os_cloud: Option<String>,
+        /// The server's name or id, optionally `user@` (default user root).
+        #[arg(value_name = "[USER@]SERVER")]
+        target: String,
+        /// ssh options, then the command to run.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "SSH ARGS"
+        )]
+        args: Vec<String>,
     },
     /// Show configuration.
     Config {
@@ -120,6 +139,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::logging::init(&cfg.server.log_format)?;
             crate::up::up(cfg).await
         }
+        Command::Ssh {
+            os_cloud,
+            target,
+            args,
+        } => crate::ssh::run(os_cloud, target, args).await,
         Command::Config {
             what: ConfigCommand::Show { common, listen },
         } => {

@@ -11,6 +11,7 @@ mod cli;
 mod files;
 mod logging;
 mod settings;
+mod ssh;
 mod up;
 
 use clap::Parser;

@@ -109,9 +109,12 @@ fn validate(c: &Config) -> anyhow::Result<()> {
             c.server.log_format
         );
     }
-    if !matches!(c.compute.driver.as_str(), "fake" | "prepare") {
+    if !matches!(
+        c.compute.driver.as_str(),
+        "auto" | "qemu" | "fake" | "prepare"
+    ) {
         anyhow::bail!(
-            "compute.driver must be \"fake\" or \"prepare\", not {:?} (QEMU and libvirt arrive later)",
+            "compute.driver must be \"auto\", \"qemu\", \"fake\" or \"prepare\", not {:?} (libvirt arrives later)",
             c.compute.driver
         );
     }

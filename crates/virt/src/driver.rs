@@ -168,8 +168,38 @@ pub enum DriverError {
         uuid: String,
         message: String,
     },
+    /// The image does not declare a guest agent (`hw_qemu_guest_agent`).
+    #[error("QEMU guest agent is not enabled")]
+    AgentNotEnabled(String),
+    /// The guest agent channel exists but nothing answers in the guest.
+    #[error("the guest agent of instance {uuid} did not answer: {message}")]
+    AgentUnresponsive { uuid: String, message: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Why a guest stopped without being asked to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopCause {
+    /// It powered itself off (Nova: a guest shutdown becomes SHUTOFF).
+    GuestShutdown,
+    /// Its process died: killed, out of memory, crashed.
+    Crashed,
+    /// It was running when the host went down; found stopped after the reboot.
+    HostRebooted,
+}
+
+/// Something a guest did on its own, reported as it happens (not at the next
+/// periodic sync), so the power state shown is never a lie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GuestEvent {
+    Stopped {
+        uuid: String,
+        cause: StopCause,
+        /// What happened, in words (for the instance-action event).
+        detail: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, DriverError>;
@@ -204,4 +234,45 @@ pub trait Driver: Send + Sync {
     async fn get_info(&self, uuid: &str) -> Result<InstanceInfo>;
     /// Every guest the hypervisor knows.
     async fn list(&self) -> Result<Vec<InstanceInfo>>;
+    /// Sets `user`'s password inside the guest (changePassword). Drivers that
+    /// cannot say so (`Unsupported`), never pretend.
+    async fn set_admin_password(&self, uuid: &str, user: &str, password: &str) -> Result<()> {
+        let _ = (uuid, user, password);
+        Err(DriverError::Unsupported("setting the admin password"))
+    }
+    /// Ends a resize for good (a kept copy of the old disk may go).
+    async fn confirm_resize(&self, uuid: &str) -> Result<()> {
+        self.get_info(uuid).await.map(|_| ())
+    }
+    /// Undoes a resize: back to these sizes (and the old disk, where it was kept).
+    async fn revert_resize(
+        &self,
+        uuid: &str,
+        vcpus: i64,
+        memory_mb: i64,
+        root_gb: i64,
+    ) -> Result<()> {
+        self.resize(uuid, vcpus, memory_mb, root_gb).await
+    }
+    /// The host address forwarded to the guest's SSH port, where the driver makes one.
+    async fn ssh_endpoint(&self, uuid: &str) -> Result<std::net::SocketAddr> {
+        let _ = uuid;
+        Err(DriverError::Unsupported("an SSH forward"))
+    }
+    /// The stream of [`GuestEvent`]s; the first caller gets it, later ones `None`.
+    fn take_events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<GuestEvent>> {
+        None
+    }
+}
+
+/// The last `n` lines of a console log (all of it for `None`), joined without a
+/// final newline: the shape every driver answers `console_output` with.
+pub fn tail_lines(text: &str, n: Option<usize>) -> String {
+    match n {
+        Some(n) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        None => text.to_string(),
+    }
 }

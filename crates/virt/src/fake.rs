@@ -32,6 +32,10 @@ struct Guest {
     root_gb: i64,
     fail: HashSet<String>,
     console: Vec<String>,
+    /// Passwords set through changePassword (user → password), as a real guest
+    /// would keep them; tests read them back with [`FakeDriver::password`].
+    #[serde(default)]
+    passwords: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +95,13 @@ impl FakeDriver {
             guests: Mutex::new(guests),
             fail_once: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// The password changePassword last set for `user` in a guest.
+    pub fn password(&self, uuid: &str, user: &str) -> Option<String> {
+        self.guests()
+            .get(uuid)
+            .and_then(|g| g.passwords.get(user).cloned())
     }
 
     /// Makes the next `op` (e.g. `"power_off"`) on `uuid` fail once.
@@ -209,6 +220,7 @@ impl Driver for FakeDriver {
             memory_mb: spec.memory_mb,
             root_gb: spec.root_gb,
             fail,
+            passwords: Default::default(),
             console: vec![
                 format!("fake: booting {} ({})", spec.name, spec.uuid),
                 format!("{} login:", spec.hostname),
@@ -323,6 +335,26 @@ impl Driver for FakeDriver {
             PowerState::Running,
             "fake: resumed",
         )
+    }
+
+    async fn set_admin_password(&self, uuid: &str, user: &str, password: &str) -> Result<()> {
+        let current = self.guests().get(uuid).cloned();
+        let Some(mut g) = current else {
+            return Err(DriverError::NotFound(uuid.to_string()));
+        };
+        self.check_fail("set_admin_password", uuid, Some(&g))?;
+        if g.power_state != PowerState::Running {
+            return Err(DriverError::InvalidState {
+                op: "set password",
+                uuid: uuid.to_string(),
+                state: g.power_state,
+            });
+        }
+        g.passwords.insert(user.to_string(), password.to_string());
+        g.console.push(format!("fake: password of {user} changed"));
+        self.persist(&g)?;
+        self.guests().insert(uuid.to_string(), g);
+        Ok(())
     }
 
     async fn snapshot(&self, spec: &SnapshotSpec) -> Result<()> {

@@ -24,9 +24,11 @@ use crate::disk::layout::{
 use crate::disk::qemu_img::{DiskSecret, QemuImg};
 use crate::domain::{
     DiskBus, DiskDevice, DiskEncryption, DomainDisk, DomainNic, Graphics, GraphicsKind,
-    GuestDomain, VirtType, spice_password_from_metadata,
+    GraphicsListen, GuestDomain, NicBackend, QemuSecrets, SerialConsole, VirtType,
+    spice_password_from_metadata,
 };
 use crate::driver::{DriverError, Result, SnapshotSpec, SpawnSpec};
+use crate::usernet;
 
 /// What the pipeline is configured with (from `[host]`, see `core::config::HostConfig`).
 #[derive(Debug, Clone)]
@@ -51,6 +53,11 @@ pub struct PipelineConfig {
     pub console_listen: String,
     pub virt_type: VirtType,
     pub luks_iter_time_ms: u32,
+    /// How the domain is wired: `false` describes libvirt's classic shape (tap
+    /// NICs, TCP consoles); `true` what the QEMU driver runs (user-mode NICs with
+    /// an SSH forward, consoles, serial and guest agent on unix sockets in the
+    /// instance directory).
+    pub user_mode: bool,
 }
 
 /// What one spawn produced, with the time of each step.
@@ -61,11 +68,16 @@ pub struct Prepared {
     pub config_drive: Option<PathBuf>,
     pub injected: bool,
     pub domain_xml: PathBuf,
+    /// The guest as described in `domain_xml`.
+    pub domain: GuestDomain,
     pub timings: Vec<(&'static str, Duration)>,
 }
 
 pub struct Pipeline {
     cfg: PipelineConfig,
+    /// `none` where the instances' file system takes O_DIRECT, else `writeback`
+    /// (Nova's choice for file-backed disks; tmpfs refuses O_DIRECT).
+    disk_cache: &'static str,
     qemu_img: QemuImg,
     cache: ImageCache,
     keys: DiskKeys,
@@ -93,8 +105,14 @@ impl Pipeline {
         );
         let keys = DiskKeys::open(cfg.disk_keys_dir.clone(), cfg.instances_dir.clone())
             .map_err(|e| failed("open disk keys", "-", e))?;
+        let disk_cache = if direct_io_supported(&cfg.instances_dir) {
+            "none"
+        } else {
+            "writeback"
+        };
         Ok(Pipeline {
             cfg,
+            disk_cache,
             qemu_img,
             cache,
             keys,
@@ -263,7 +281,8 @@ impl Pipeline {
         let domain = self.domain(spec, &dir, &disks, config_drive.as_deref());
         let xml = domain.to_libvirt_xml();
         let xml_path = dir.join("libvirt.xml");
-        ferrostack_core::fsutil::write_private_atomic(&xml_path, xml.as_bytes())
+        write_private(xml_path.clone(), xml.into_bytes())
+            .await
             .map_err(|e| failed("domain xml", uuid, e))?;
         lap("domain", &mut t);
         let steps: Vec<String> = timings
@@ -278,6 +297,7 @@ impl Pipeline {
             config_drive,
             injected,
             domain_xml: xml_path,
+            domain,
             timings,
         })
     }
@@ -310,7 +330,7 @@ impl Pipeline {
                 bus: DiskBus::Virtio,
                 target_dev: format!("vd{}", letter as char),
                 readonly: false,
-                cache: Some("none".into()),
+                cache: Some(self.disk_cache.into()),
                 backing: d.backing.clone(),
                 encryption: d
                     .secret_uuid
@@ -337,30 +357,65 @@ impl Pipeline {
                     format!("vd{}", letter as char)
                 },
                 readonly: true,
-                cache: Some("none".into()),
+                cache: Some(self.disk_cache.into()),
                 backing: None,
                 encryption: None,
                 serial: None,
             });
         }
         let password = spice_password_from_metadata(&spec.metadata);
+        let listen = |kind: GraphicsKind| {
+            if self.cfg.user_mode {
+                GraphicsListen::Socket(dir.join(match kind {
+                    GraphicsKind::Vnc => "vnc.sock",
+                    GraphicsKind::Spice => "spice.sock",
+                }))
+            } else {
+                GraphicsListen::Address {
+                    address: self.cfg.console_listen.clone(),
+                    port: None,
+                }
+            }
+        };
         let mut graphics = Vec::new();
         if self.cfg.vnc {
             graphics.push(Graphics {
                 kind: GraphicsKind::Vnc,
-                listen: self.cfg.console_listen.clone(),
-                port: None,
+                listen: listen(GraphicsKind::Vnc),
                 password: password.clone(),
             });
         }
         if self.cfg.spice {
             graphics.push(Graphics {
                 kind: GraphicsKind::Spice,
-                listen: self.cfg.console_listen.clone(),
-                port: None,
+                listen: listen(GraphicsKind::Spice),
                 password,
             });
         }
+        let nics = spec
+            .nics
+            .iter()
+            .enumerate()
+            .map(|(i, n)| DomainNic {
+                mac: n.mac.clone(),
+                model: "virtio".into(),
+                port_id: n.port_id.clone(),
+                backend: match self.cfg.user_mode {
+                    false => NicBackend::Tap,
+                    true => usernet::user_net(
+                        n,
+                        Some(spec.hostname.as_str()),
+                        self.cfg.dhcp_domain.as_deref(),
+                        i == 0,
+                    )
+                    .map_or(NicBackend::Tap, NicBackend::User),
+                },
+            })
+            .collect();
+        let agent = spec
+            .image_properties
+            .get("hw_qemu_guest_agent")
+            .is_some_and(|v| is_true(v));
         GuestDomain {
             uuid: spec.uuid.clone(),
             name: format!("instance-{}", spec.uuid),
@@ -370,20 +425,59 @@ impl Pipeline {
             machine: None,
             emulator: None,
             disks: out,
-            nics: spec
-                .nics
-                .iter()
-                .map(|n| DomainNic {
-                    mac: n.mac.clone(),
-                    model: "virtio".into(),
-                    port_id: n.port_id.clone(),
-                })
-                .collect(),
-            serial_log: dir.join("console.log"),
+            nics,
+            serial: SerialConsole {
+                log: dir.join("console.log"),
+                socket: self.cfg.user_mode.then(|| dir.join("serial.sock")),
+            },
             graphics,
+            guest_agent: agent.then(|| dir.join("qga.sock")),
+            rng: true,
             sysinfo: true,
             kernel: None,
         }
+    }
+
+    /// The passphrase files of a guest's encrypted disks for QEMU's command line;
+    /// the files disappear when the returned guards are dropped (once QEMU has
+    /// opened the disks).
+    pub fn disk_secrets(
+        &self,
+        uuid: &str,
+        domain: &GuestDomain,
+    ) -> Result<(QemuSecrets, Vec<DiskSecret>)> {
+        let mut map = QemuSecrets::default();
+        let mut guards = Vec::new();
+        for d in &domain.disks {
+            let Some(e) = &d.encryption else { continue };
+            let (secret_uuid, pass) = self
+                .keys
+                .load(uuid, "disk")
+                .map_err(|e| failed("disk key", uuid, e))?;
+            if secret_uuid != e.secret_uuid {
+                return Err(failed(
+                    "disk key",
+                    uuid,
+                    format!(
+                        "no key for secret {} of disk {}",
+                        e.secret_uuid, d.target_dev
+                    ),
+                ));
+            }
+            let secret = DiskSecret::new(&pass).map_err(|e| failed("disk key", uuid, e))?;
+            map.disks
+                .insert(e.secret_uuid.clone(), secret.path().to_path_buf());
+            guards.push(secret);
+        }
+        Ok((map, guards))
+    }
+
+    /// Rewrites `libvirt.xml` from a changed domain (resize).
+    pub async fn write_domain_xml(&self, domain: &GuestDomain) -> Result<()> {
+        let path = self.instance_dir(&domain.uuid)?.join("libvirt.xml");
+        write_private(path, domain.to_libvirt_xml().into_bytes())
+            .await
+            .map_err(|e| failed("domain xml", &domain.uuid, e))
     }
 
     /// Removes a guest's directory and its disk keys. Missing = done.
@@ -400,8 +494,9 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Writes the guest's root disk, flattened, to `spec.dest`.
-    pub async fn snapshot(&self, spec: &SnapshotSpec) -> Result<()> {
+    /// Writes the guest's root disk, flattened, to `spec.dest`. `in_use`: a paused
+    /// QEMU holds the disk open (read with force-share; it writes nothing).
+    pub async fn snapshot(&self, spec: &SnapshotSpec, in_use: bool) -> Result<()> {
         let uuid = spec.uuid.as_str();
         let root = self.instance_dir(uuid)?.join("disk");
         let secret = match self.keys.load(uuid, "disk") {
@@ -417,6 +512,7 @@ impl Pipeline {
                 &spec.disk_format,
                 None,
                 secret.as_ref(),
+                in_use,
             )
             .await
             .map_err(|e| failed("snapshot", uuid, e))
@@ -480,6 +576,37 @@ impl Pipeline {
             .await
             .map_err(|e| failed("prune image cache", "-", e))
     }
+}
+
+/// A crash-safe 0600 write, off the async reactor (it fsyncs).
+async fn write_private(path: PathBuf, bytes: Vec<u8>) -> std::io::Result<()> {
+    tokio::task::spawn_blocking(move || {
+        ferrostack_core::fsutil::write_private_atomic(&path, &bytes)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Whether files in `dir` can be opened with O_DIRECT (a probe file is made and removed).
+fn direct_io_supported(dir: &Path) -> bool {
+    use rustix::fs::{Mode, OFlags};
+    let probe = dir.join(".direct-io-probe");
+    let ok = rustix::fs::open(
+        &probe,
+        OFlags::CREATE | OFlags::WRONLY | OFlags::DIRECT,
+        Mode::from_raw_mode(0o600),
+    )
+    .is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}
+
+/// An image property's boolean (`yes`, `true`, `1`, ...), as Nova's `strutils.bool_from_string`.
+pub fn is_true(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "1" | "t" | "true" | "on" | "y" | "yes"
+    )
 }
 
 /// The trusted format of an instance disk, from `disk.info` (never probed).

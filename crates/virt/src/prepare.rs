@@ -103,14 +103,6 @@ impl PrepareDriver {
         r.power_state = state;
         self.save(uuid, r).await
     }
-
-    fn no_hypervisor(op: &'static str, uuid: &str) -> DriverError {
-        DriverError::Failed {
-            op,
-            uuid: uuid.to_string(),
-            message: "the prepare driver runs no hypervisor".into(),
-        }
-    }
 }
 
 async fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -178,25 +170,33 @@ impl Driver for PrepareDriver {
         self.record(uuid).map(|_| ())
     }
 
-    async fn pause(&self, uuid: &str) -> Result<()> {
-        Err(Self::no_hypervisor("pause", uuid))
+    async fn pause(&self, _uuid: &str) -> Result<()> {
+        Err(DriverError::Unsupported(
+            "pause (the prepare driver runs no hypervisor)",
+        ))
     }
 
-    async fn unpause(&self, uuid: &str) -> Result<()> {
-        Err(Self::no_hypervisor("unpause", uuid))
+    async fn unpause(&self, _uuid: &str) -> Result<()> {
+        Err(DriverError::Unsupported(
+            "unpause (the prepare driver runs no hypervisor)",
+        ))
     }
 
-    async fn suspend(&self, uuid: &str) -> Result<()> {
-        Err(Self::no_hypervisor("suspend", uuid))
+    async fn suspend(&self, _uuid: &str) -> Result<()> {
+        Err(DriverError::Unsupported(
+            "suspend (the prepare driver runs no hypervisor)",
+        ))
     }
 
-    async fn resume(&self, uuid: &str) -> Result<()> {
-        Err(Self::no_hypervisor("resume", uuid))
+    async fn resume(&self, _uuid: &str) -> Result<()> {
+        Err(DriverError::Unsupported(
+            "resume (the prepare driver runs no hypervisor)",
+        ))
     }
 
     async fn snapshot(&self, spec: &SnapshotSpec) -> Result<()> {
         self.record(&spec.uuid)?;
-        self.pipeline.snapshot(spec).await
+        self.pipeline.snapshot(spec, false).await
     }
 
     async fn resize(&self, uuid: &str, vcpus: i64, memory_mb: i64, root_gb: i64) -> Result<()> {
@@ -215,17 +215,13 @@ impl Driver for PrepareDriver {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e.into()),
         };
-        Ok(match tail_lines {
-            Some(n) => {
-                let lines: Vec<&str> = text.lines().collect();
-                lines[lines.len().saturating_sub(n)..].join("\n")
-            }
-            None => text,
-        })
+        Ok(crate::driver::tail_lines(&text, tail_lines))
     }
 
-    async fn console_endpoint(&self, uuid: &str, _kind: ConsoleKind) -> Result<ConsoleEndpoint> {
-        Err(Self::no_hypervisor("console", uuid))
+    async fn console_endpoint(&self, _uuid: &str, _kind: ConsoleKind) -> Result<ConsoleEndpoint> {
+        Err(DriverError::Unsupported(
+            "a console (the prepare driver runs no hypervisor)",
+        ))
     }
 
     async fn get_info(&self, uuid: &str) -> Result<InstanceInfo> {

@@ -1,7 +1,11 @@
 //! Whether KVM really runs guests here. `/dev/kvm` opening is not enough: on some
 //! hosts (nested, restricted CPUs) QEMU starts with `-accel kvm` and the guest never
 //! executes an instruction. The probe boots a 512-byte boot sector that prints a
-//! marker on the serial port, under the given accelerator, and waits for it.
+//! marker on the serial port, under the given accelerator with the CPU model a
+//! guest gets there (`-cpu host` under KVM, as the domain asks), and waits for it.
+//! (On one machine of this project's kind a real-mode sector printed under KVM
+//! with QEMU's default CPU while real kernels hung; with `-cpu host` QEMU aborts
+//! there at once, so the probe says no.)
 
 use std::io::Read;
 use std::path::Path;
@@ -60,10 +64,13 @@ pub fn accel_runs_guests(qemu: &Path, accel: &str, timeout: Duration) -> bool {
     let mut drive = std::ffi::OsString::from("file=");
     drive.push(disk.as_os_str());
     drive.push(",format=raw,if=ide");
+    let cpu = if accel == "kvm" { "host" } else { "max" };
     let child = Command::new(qemu)
         .args([
             "-accel",
             accel,
+            "-cpu",
+            cpu,
             "-nodefaults",
             "-no-user-config",
             "-display",

@@ -56,6 +56,7 @@ pub fn routes() -> Router<AppState> {
         .route("/servers/{id}/os-instance-actions", get(actions_list))
         .route("/servers/{id}/os-instance-actions/{req}", get(actions_show))
         .route("/servers/{id}/remote-consoles", post(remote_console))
+        .route("/servers/{id}/x-ferrostack-ssh", get(ssh_endpoint))
         .route(
             "/servers/{id}/os-server-password",
             get(password_show).delete(password_clear),
@@ -445,6 +446,16 @@ async fn show(
 ) -> ApiResult {
     let srv = s.compute.get_server(c.ctx(), &id).await?;
     Ok(axum::Json(json!({ "server": view(&srv, mv, c.ctx(), &base) })).into_response())
+}
+
+/// `GET /servers/{id}/x-ferrostack-ssh` (a ferrostack extension, what
+/// `ferrostack ssh` asks): the host address forwarded to the guest's SSH port.
+async fn ssh_endpoint(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult {
+    let addr = s.compute.ssh_endpoint(c.ctx(), &id).await?;
+    Ok(
+        axum::Json(json!({"ssh": {"host": addr.ip().to_string(), "port": addr.port()}}))
+            .into_response(),
+    )
 }
 
 fn object<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>, Error> {
@@ -1063,6 +1074,14 @@ fn action_view(
                 });
                 if ctx.is_admin() {
                     ev["traceback"] = json!(e.traceback);
+                }
+                if mv.at_least(2, 84) {
+                    // what went wrong, for everyone who may see the action
+                    ev["details"] = json!(
+                        e.traceback
+                            .as_ref()
+                            .filter(|_| e.result.as_deref() == Some("Error"))
+                    );
                 }
                 if mv.at_least(2, 62) {
                     if ctx.is_admin() {

@@ -21,7 +21,9 @@ use ferrostack_core::RequestContext;
 use ferrostack_core::context::Scope;
 use ferrostack_network::Allocation;
 use ferrostack_virt::guest::{GuestIp, GuestRoute, GuestSubnet};
-use ferrostack_virt::{Driver, DriverError, PowerState, SnapshotSpec, SpawnSpec, SpecNic};
+use ferrostack_virt::{
+    Driver, DriverError, GuestEvent, PowerState, SnapshotSpec, SpawnSpec, SpecNic, StopCause,
+};
 
 use crate::error::{Error, Result};
 use crate::hosts::HostLink;
@@ -113,6 +115,24 @@ impl Agent {
                 }
             }
         }));
+
+        if let Some(mut events) = self.driver.take_events() {
+            let me = self.clone();
+            let mut stop3 = stop.clone();
+            handles.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        ev = events.recv() => {
+                            let Some(ev) = ev else { break };
+                            if let Err(e) = me.on_guest_event(ev).await {
+                                tracing::error!(error = %e, "recording a guest event failed");
+                            }
+                        }
+                        _ = stop3.changed() => break,
+                    }
+                }
+            }));
+        }
 
         let me = self.clone();
         let mut stop2 = stop;
@@ -370,13 +390,23 @@ impl Agent {
                     d.power_off(&s.id).await.map_err(drv)?;
                 }
             }
-            Step::Resize | Step::RevertResize => d
+            Step::Resize => d
                 .resize(&s.id, s.vcpus, s.memory_mb, s.root_gb)
                 .await
                 .map_err(drv)?,
-            Step::ConfirmResize => {}
+            Step::RevertResize => d
+                .revert_resize(&s.id, s.vcpus, s.memory_mb, s.root_gb)
+                .await
+                .map_err(drv)?,
+            Step::ConfirmResize => d.confirm_resize(&s.id).await.map_err(drv)?,
             Step::Snapshot => self.snapshot(s).await?,
-            Step::SetPassword => {}
+            Step::SetPassword => {
+                // A password queued by an older release (changePassword is now
+                // carried out while the caller waits).
+                if let Some(p) = s.doc.pending.admin_pass.clone() {
+                    d.set_admin_password(&s.id, "root", &p).await.map_err(drv)?;
+                }
+            }
             Step::Lost => {
                 return Err(Error::Conflict(format!(
                     "instance {} is not known to the {} hypervisor on {}",
@@ -597,6 +627,96 @@ impl Agent {
         Ok(())
     }
 
+    /// A guest stopped on its own: a server at rest that should run becomes
+    /// SHUTOFF at once, with a `stop` action whose event says why (Nova records
+    /// the same action when its power-state sync stops an instance). A guest the
+    /// host's reboot stopped is started again when
+    /// `[compute] resume_guests_state_on_host_boot` says so.
+    async fn on_guest_event(&self, ev: GuestEvent) -> Result<()> {
+        let GuestEvent::Stopped {
+            uuid,
+            cause,
+            detail,
+        } = ev;
+        let Some(mut s) = ({
+            let mut conn = self.compute.db.pool().acquire().await?;
+            records::load(&mut conn, &uuid).await?
+        }) else {
+            return Ok(());
+        };
+        let at_rest_running = s.task_state.is_none()
+            && matches!(
+                s.vm_state,
+                VmState::Active | VmState::Paused | VmState::Resized
+            );
+        if s.deleted || s.host.as_deref() != Some(self.host.as_str()) || !at_rest_running {
+            // a task in flight finds the guest's state itself
+            self.compute.poke();
+            return Ok(());
+        }
+        let expected = s.generation;
+        let now = now_us();
+        let resume = cause == StopCause::HostRebooted
+            && self
+                .compute
+                .settings
+                .compute
+                .resume_guests_state_on_host_boot
+            && s.vm_state == VmState::Active;
+        let action = if resume {
+            s.task_state = Some(TaskState::PoweringOn);
+            s.attempts = 0;
+            s.next_attempt_us = 0;
+            "start"
+        } else {
+            if s.vm_state != VmState::Resized {
+                s.vm_state = VmState::Stopped;
+            }
+            s.power_state = PowerState::Shutdown.code();
+            "stop"
+        };
+        let request_id = format!("req-{}", uuid::Uuid::new_v4());
+        s.doc.pending.request_id = Some(request_id.clone());
+        s.updated_at_us = now;
+        let ctx = self.service_context(&s);
+        let mut tx = self.compute.db.begin_write().await?;
+        if !records::update_if(&mut tx, &mut s, expected).await? {
+            tx.rollback().await?;
+            self.compute.poke();
+            return Ok(());
+        }
+        instance_actions::start(
+            &mut tx,
+            &ctx,
+            &s.id,
+            &s.project_id,
+            action,
+            &request_id,
+            now,
+        )
+        .await?;
+        if !resume {
+            let error = (cause != StopCause::GuestShutdown).then_some(detail.as_str());
+            instance_actions::event(
+                &mut tx,
+                &instance_actions::EventRecord {
+                    server_id: &s.id,
+                    request_id: Some(&request_id),
+                    event: "compute_stop_instance",
+                    host: &self.host,
+                    start_us: now,
+                    finish_us: now,
+                    error,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        tracing::warn!(server = %s.id, ?cause, %detail, action, "guest stopped on its own");
+        self.compute.poke();
+        Ok(())
+    }
+
     /// Nova's `_sync_power_states`: servers at rest get the hypervisor's power
     /// state; an active server found shut down becomes stopped.
     pub async fn sync_power_states(&self) -> Result<()> {
@@ -642,6 +762,45 @@ impl HostLink for Agent {
                 DriverError::NotFound(m) => Error::NotFound(m),
                 other => Error::Internal(Box::new(other)),
             })
+    }
+
+    async fn set_admin_password(&self, uuid: &str, user: &str, password: &str) -> Result<()> {
+        // Nova's answers: QemuGuestAgentNotEnabled and InstancePasswordSetFailed
+        // are 409; a driver that cannot (or an agent that does not answer) is 501.
+        self.driver
+            .set_admin_password(uuid, user, password)
+            .await
+            .map_err(|e| match e {
+                DriverError::AgentNotEnabled(_) => {
+                    Error::Conflict("QEMU guest agent is not enabled".into())
+                }
+                DriverError::Unsupported(_) | DriverError::AgentUnresponsive { .. } => {
+                    tracing::info!(server = %uuid, error = %e, "changePassword not possible");
+                    Error::NotImplemented("Unable to set password on instance".into())
+                }
+                DriverError::NotFound(m) => Error::NotFound(m),
+                DriverError::InvalidState { .. } => {
+                    Error::Conflict(format!("Cannot 'changePassword' instance {uuid}: {e}"))
+                }
+                DriverError::Failed { message, .. } => Error::Conflict(format!(
+                    "Failed to set admin password on {uuid} because {message}"
+                )),
+                other => Error::Internal(Box::new(other)),
+            })
+    }
+
+    async fn ssh_endpoint(&self, uuid: &str) -> Result<std::net::SocketAddr> {
+        self.driver.ssh_endpoint(uuid).await.map_err(|e| match e {
+            DriverError::NotFound(m) => Error::NotFound(m),
+            DriverError::Unsupported(_) => Error::NotImplemented(format!(
+                "The {} hypervisor driver makes no SSH forward.",
+                self.driver.name()
+            )),
+            DriverError::InvalidState { .. } => {
+                Error::Conflict(format!("Instance {uuid} is not running."))
+            }
+            other => Error::Internal(Box::new(other)),
+        })
     }
 }
 

@@ -45,8 +45,11 @@ pub fn plan(task: TaskState, observed: Option<PowerState>) -> Step {
         (T::Deleting, Some(_)) => Step::Destroy,
         (T::Deleting, None) => Step::FinishDelete,
         (T::Scheduling | T::Networking, _) => Step::AllocateNetwork,
-        (T::Spawning, None) => Step::Spawn,
-        (T::Spawning, Some(_)) => Step::Adopt,
+        // A guest that runs already is adopted; one that exists but does not run
+        // (a spawn cut short between preparing and starting) is spawned again:
+        // spawning is idempotent and never shows ACTIVE without a running guest.
+        (T::Spawning, Some(PowerState::Running)) => Step::Adopt,
+        (T::Spawning, _) => Step::Spawn,
         (T::Rebuilding, _) => Step::Rebuild,
         (_, None) => Step::Lost,
         (T::PoweringOff, Some(_)) => Step::PowerOff,
@@ -144,6 +147,7 @@ mod tests {
             (T::Networking, None, Step::AllocateNetwork),
             (T::Spawning, None, Step::Spawn),
             (T::Spawning, Some(P::Running), Step::Adopt),
+            (T::Spawning, Some(P::Shutdown), Step::Spawn),
             (T::Deleting, Some(P::Running), Step::Destroy),
             (T::Deleting, None, Step::FinishDelete),
             (T::PoweringOff, Some(P::Running), Step::PowerOff),

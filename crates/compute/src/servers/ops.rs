@@ -217,8 +217,74 @@ impl Compute {
     ) -> Result<ActionOutcome> {
         // A snapshot's image id is chosen once, so a retried attempt finds the
         // image its first attempt made instead of making another.
+        if let Action::ChangePassword { password } = action {
+            return self
+                .change_password(ctx, id, &password, request_id)
+                .await
+                .map(|()| ActionOutcome::default());
+        }
         let image_id = ferrostack_core::ids::new_uuid();
         retrying!(self.server_action_once(ctx, id, action.clone(), request_id, &image_id))
+    }
+
+    /// `changePassword`: done while the caller waits, as Nova's RPC call to the
+    /// compute host, so a driver or guest that cannot do it answers now (409 no
+    /// guest agent, 501 not possible here) instead of dropping the password.
+    async fn change_password(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        password: &str,
+        request_id: &str,
+    ) -> Result<()> {
+        let s = self
+            .writable(ctx, id, "os_compute_api:os-admin-password")
+            .await?;
+        Self::check_lock(ctx, &s)?;
+        if s.task_state.is_some() || s.vm_state != VmState::Active {
+            return Err(conflict_state("changePassword", &s));
+        }
+        let host = s.host.clone().unwrap_or_default();
+        let link = self.link_of(&s)?;
+        let started = now_us();
+        {
+            let mut tx = self.db.begin_write().await?;
+            instance_actions::start(
+                &mut tx,
+                ctx,
+                &s.id,
+                &s.project_id,
+                "changePassword",
+                request_id,
+                started,
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        let user = s
+            .doc
+            .image_properties
+            .get("os_admin_user")
+            .filter(|u| !u.is_empty())
+            .map_or("root", String::as_str);
+        let result = link.set_admin_password(&s.id, user, password).await;
+        let why = result.as_ref().err().map(|e| e.to_string());
+        let mut tx = self.db.begin_write().await?;
+        instance_actions::event(
+            &mut tx,
+            &instance_actions::EventRecord {
+                server_id: &s.id,
+                request_id: Some(request_id),
+                event: "compute_set_admin_password",
+                host: &host,
+                start_us: started,
+                finish_us: now_us(),
+                error: why.as_deref(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        result
     }
 
     /// createBackup's rotation, run once the new backup is uploaded (as Nova's
@@ -852,12 +918,9 @@ impl Compute {
                 outcome.image_id = Some(new_image_id.to_string());
                 (verb, Some(TaskState::ImageSnapshot))
             }
-            Action::ChangePassword { password } => {
-                if busy || s.vm_state != V::Active {
-                    return Err(conflict_state("changePassword", &s));
-                }
-                s.doc.pending.admin_pass = Some(password);
-                ("changePassword", Some(TaskState::UpdatingPassword))
+            Action::ChangePassword { .. } => {
+                // handled by `change_password` before it gets here
+                return Err(Error::internal("changePassword is not a queued action"));
             }
         };
         if next_task.is_some() {

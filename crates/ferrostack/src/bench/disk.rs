@@ -235,6 +235,7 @@ pub async fn run(b: DiskBench) -> anyhow::Result<()> {
         console_listen: "127.0.0.1".into(),
         virt_type: VirtType::Qemu,
         luks_iter_time_ms: b.luks_iter_ms,
+        user_mode: false,
     };
     let pipeline = Pipeline::open(cfg, source).context("cannot open the pipeline")?;
 

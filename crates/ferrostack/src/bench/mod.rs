@@ -68,6 +68,7 @@ pub(crate) async fn start_server_with(
     let mut child = tokio::process::Command::new(exe)
         .args(["up", "--listen", "127.0.0.1:0", "--state-dir"])
         .arg(state)
+        .env("FERROSTACK_COMPUTE__DRIVER", "fake")
         .envs(env.iter().copied())
         .env("FERROSTACK_BOOTSTRAP__ADMIN_PASSWORD", password)
         .env("RUST_LOG", "warn")

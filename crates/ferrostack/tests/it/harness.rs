@@ -85,7 +85,9 @@ impl Server {
             // Cheap hashing keeps the suite fast; the cost is exercised by the bench.
             .env("FERROSTACK_IDENTITY__PASSWORD_HASH_MEMORY_KIB", "256")
             .env("FERROSTACK_IDENTITY__PASSWORD_HASH_ITERATIONS", "1")
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", "warn")
+            // API tests run on the fake driver unless a test asks for another
+            .env("FERROSTACK_COMPUTE__DRIVER", "fake");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

@@ -226,7 +226,7 @@ impl ImageCache {
                 .tempfile_in(&self.dir)
                 .map_err(DiskError::io("creating a temporary file in", &self.dir))?;
             self.qemu_img
-                .convert(tmp.path(), "qcow2", raw.path(), "raw", None, None)
+                .convert(tmp.path(), "qcow2", raw.path(), "raw", None, None, false)
                 .await?;
             drop(tmp);
             (raw, "raw".to_string(), probed.virtual_size)

@@ -213,6 +213,7 @@ pub async fn create_disks(qemu_img: &QemuImg, plan: &DiskPlan) -> Result<Instanc
                         "qcow2",
                         luks.as_ref(),
                         None,
+                        false,
                     )
                     .await?;
                 if root_size > image_size {

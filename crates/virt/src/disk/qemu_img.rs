@@ -283,7 +283,10 @@ impl QemuImg {
     }
 
     /// `qemu-img convert`: `src` (opened as `src_format`, with its key if it is
-    /// encrypted) into a new `dst` (optionally LUKS-encrypted).
+    /// encrypted) into a new `dst` (optionally LUKS-encrypted). `force_share`
+    /// (`-U`) reads a source another process (a paused QEMU) holds open: only
+    /// consistent while that process writes nothing (CPUs stopped, caches flushed).
+    #[allow(clippy::too_many_arguments)]
     pub async fn convert(
         &self,
         src: &Path,
@@ -292,8 +295,12 @@ impl QemuImg {
         dst_format: &str,
         encrypt: Option<&Luks<'_>>,
         src_secret: Option<&DiskSecret>,
+        force_share: bool,
     ) -> Result<()> {
         let mut args: Vec<OsString> = vec!["convert".into(), "-q".into()];
+        if force_share {
+            args.push("-U".into());
+        }
         if let Some(s) = src_secret {
             args.extend(["--object".into(), s.object("src0")]);
             args.extend(["--image-opts".into(), image_opts(src, src_format, "src0")]);

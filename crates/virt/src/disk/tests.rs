@@ -512,6 +512,7 @@ async fn luks_overlay_and_full_modes() {
                 "raw",
                 None,
                 Some(&wrong),
+                false,
             )
             .await
             .unwrap_err();
@@ -524,6 +525,7 @@ async fn luks_overlay_and_full_modes() {
             "raw",
             None,
             Some(&secret),
+            false,
         )
         .await
         .unwrap();
