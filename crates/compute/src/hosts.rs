@@ -236,7 +236,9 @@ impl crate::service::Compute {
         id: &str,
     ) -> Result<std::net::SocketAddr> {
         let s = self.get_server(ctx, id).await?;
-        if s.vm_state != crate::servers::model::VmState::Active {
+        use crate::servers::model::VmState;
+        // a resized guest runs (on its new flavor) until it is confirmed or reverted
+        if !matches!(s.vm_state, VmState::Active | VmState::Resized) {
             return Err(crate::Error::Conflict(format!(
                 "Instance {id} is not running (vm_state {}).",
                 s.vm_state.as_str()

@@ -120,6 +120,10 @@ pub enum BenchCommand {
     /// The host-side spawn pipeline (image cache, overlay, config drive, domain XML)
     /// with a cold and a warm cache, beside `cp` of the same image.
     Disk(crate::bench::disk::DiskBench),
+    /// Real guests on the qemu driver: the tiny test image booted by bare QEMU with the
+    /// same options against `POST /servers` → SSH through ferrostack, N servers at once,
+    /// and ferrostack's RSS with N guests running.
+    Boot(crate::bench::boot::BootBench),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -193,5 +197,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Disk(b),
         } => crate::bench::disk::run(b).await,
+        Command::Bench {
+            what: BenchCommand::Boot(b),
+        } => crate::bench::boot::run(b).await,
     }
 }

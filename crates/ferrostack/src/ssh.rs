@@ -385,10 +385,11 @@ pub async fn run(
         None => format!("root@{host}"),
     };
     let mut cmd = std::process::Command::new("ssh");
-    cmd.args(["-p", &port.to_string()])
+    // The user's options first: for each option ssh keeps the first value it is given.
+    cmd.args(&opts)
+        .args(["-p", &port.to_string()])
         .args(["-o", &format!("HostKeyAlias=ferrostack-{id}")])
         .args(["-o", "StrictHostKeyChecking=accept-new"])
-        .args(&opts)
         .arg(dest)
         .args(&command);
     let err = cmd.exec();

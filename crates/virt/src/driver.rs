@@ -223,6 +223,11 @@ pub trait Driver: Send + Sync {
     async fn unpause(&self, uuid: &str) -> Result<()>;
     async fn suspend(&self, uuid: &str) -> Result<()>;
     async fn resume(&self, uuid: &str) -> Result<()>;
+    /// The image format [`Driver::snapshot`] writes: Nova's libvirt driver keeps the
+    /// root disk's own format (`qcow2` for its overlays); `raw` for drivers without disks.
+    fn snapshot_disk_format(&self) -> &'static str {
+        "raw"
+    }
     /// Writes the guest's root disk image to `spec.dest`.
     async fn snapshot(&self, spec: &SnapshotSpec) -> Result<()>;
     /// Changes a guest's size (same host): the reconciler calls it for resize.

@@ -6,6 +6,7 @@
 //! stops here; the QEMU and libvirt drivers will start the guest from the result.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -152,6 +153,9 @@ impl Pipeline {
         let uuid = spec.uuid.as_str();
         let dir = self.instance_dir(uuid)?;
         tokio::fs::create_dir_all(&dir).await?;
+        // Keys, console passwords' sockets and guest data: ferrostack's alone. (QEMU opens
+        // its files before it drops to its own user.)
+        tokio::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).await?;
         let mut timings = Vec::new();
         let mut t = Instant::now();
         let mut lap = |name: &'static str, t: &mut Instant| {

@@ -432,12 +432,35 @@ impl Agent {
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|e| Error::Internal(Box::new(e)))?;
-        let dest = dir.join(format!("{image_id}.raw"));
+        let format = self.driver.snapshot_disk_format();
+        let ctx = self.service_context(s);
+        if format != "raw" {
+            // The image was made queued as raw by the API; say what will be uploaded.
+            let patch = serde_json::json!([
+                {"op": "replace", "path": "/disk_format", "value": format}
+            ]);
+            match self
+                .compute
+                .images
+                .update(
+                    &ctx,
+                    &image_id,
+                    &patch,
+                    ferrostack_image::attrs::PatchFormat::V21,
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(ferrostack_image::Error::NotFound(_)) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let dest = dir.join(format!("{image_id}.{format}"));
         self.driver
             .snapshot(&SnapshotSpec {
                 uuid: s.id.clone(),
                 dest: dest.clone(),
-                disk_format: "raw".into(),
+                disk_format: format.into(),
             })
             .await
             .map_err(|e| Error::Internal(Box::new(e)))?;
@@ -450,7 +473,6 @@ impl Agent {
             .map_err(|e| Error::Internal(Box::new(e)))?
             .len();
         let stream = tokio_util_stream(file);
-        let ctx = self.service_context(s);
         let r = self
             .compute
             .images

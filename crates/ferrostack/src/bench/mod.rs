@@ -14,6 +14,7 @@
 //! - and, when `wrk` is installed, wrk's own numbers for validation at 8
 //!   connections (the reference measurement).
 
+pub mod boot;
 pub mod compute;
 pub mod disk;
 pub mod image;
