@@ -149,8 +149,9 @@ def tiny():
     return guest_image("tiny")
 
 
-@pytest.fixture(scope="module")
-def guests(tmp_path_factory):
+def guest_cloud(tmp_path_factory):
+    """A qemu-driver cloud on SQLite (a generator for module fixtures): servers left by a
+    failed test are deleted, and any QEMU still running is killed, at the end."""
     need_qemu()
     tmp = tmp_path_factory.mktemp("qemu")
     gen = _cloud("sqlite", tmp_path_factory, SERVER_ENV)
@@ -158,10 +159,9 @@ def guests(tmp_path_factory):
     try:
         yield Guests(cloud, tmp)
     finally:
-        # servers left by a failed test must not outlive the run
         try:
             for s in cloud.openstack("server", "list", "--all-projects"):
-                cloud.run_cli("server", "delete", "--wait", s["ID"], fmt=None, timeout=90)
+                cloud.run_cli("server", "delete", "--wait", s["ID"], fmt=None, timeout=120)
         finally:
             gen.close()
             for pidfile in (cloud.state / "instances").glob("*/qemu.pid"):
@@ -169,6 +169,11 @@ def guests(tmp_path_factory):
                     os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
                 except (OSError, ValueError):
                     pass
+
+
+@pytest.fixture(scope="module")
+def guests(tmp_path_factory):
+    yield from guest_cloud(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -383,6 +388,14 @@ def test_encrypted_server(guests, image, keypair, name):
         ["qemu-img", "info", "-U", "--output=json", str(guests.instance_dir(sid) / "disk")],
         capture_output=True, text=True, check=True).stdout)
     assert info.get("encrypted") is True, info
+    # the LUKS passphrase reached QEMU as a secret file, removed once QEMU had read it
+    argv = pathlib.Path(f"/proc/{guests.qemu_pid(sid)}/cmdline").read_bytes().split(b"\0")
+    secrets = [a.decode() for a in argv if a.startswith(b"secret,")]
+    assert secrets, argv
+    for obj in secrets:
+        assert "data=" not in obj and "file=" in obj, obj
+        path = dict(kv.split("=", 1) for kv in obj.split(",")[1:])["file"]
+        assert not os.path.exists(path), f"secret file {path} left behind"
     marker = f"MARKER-{uuid.uuid4().hex}"
     guests.ssh(sid, f"for i in $(seq 200); do echo {marker}; done > /root/m; sync; "
                     "echo 3 > /proc/sys/vm/drop_caches")
