@@ -485,3 +485,75 @@ def test_guests_outlive_ferrostack(guests, image, keypair, name):
 
 def sid_name(cloud, sid):
     return cloud.openstack("server", "show", sid)["name"]
+
+
+def test_power_off_inside_suspend_across_restart_backup_and_host_reboot(guests, image, keypair,
+                                                                        name):
+    """A guest powered off from inside becomes SHUTOFF (a `stop` action with an event); a
+    suspended guest stays suspended across a ferrostack restart and resumes with its
+    memory; createBackup makes an active image; after a (simulated) host reboot a guest
+    that should run is started again."""
+    c = guests.cloud
+    sid = create(guests, name, image, keypair, "--config-drive", "True")
+    guests.ssh(sid, "true")
+
+    # powered off from inside
+    guests.try_ssh(sid, "sync; poweroff -f", timeout=20)
+    t0 = time.monotonic()
+    while guests.server(sid)["status"] != "SHUTOFF":
+        assert time.monotonic() - t0 < 30, "a guest that powered itself off is not SHUTOFF"
+        time.sleep(0.2)
+    assert guests.qemu_pid(sid) is None
+    actions = c.openstack("server", "event", "list", sid)
+    assert any(a["Action"] == "stop" for a in actions), actions
+    c.openstack("server", "start", sid, fmt=None)
+    guests.wait_status(sid, "ACTIVE")
+
+    # suspended across a restart of ferrostack
+    guests.ssh(sid, "echo kept-in-memory > /run/memory-marker")
+    c.openstack("server", "suspend", sid, fmt=None)
+    guests.wait_status(sid, "SUSPENDED", timeout=60)
+    c.proc.kill()
+    c.proc.wait()
+    c.proc = None
+    c.start()
+    assert guests.server(sid)["status"] == "SUSPENDED"
+    c.openstack("server", "resume", sid, fmt=None)
+    guests.wait_status(sid, "ACTIVE", timeout=60)
+    assert guests.ssh(sid, "cat /run/memory-marker").strip() == "kept-in-memory"
+
+    # createBackup of a running guest
+    backup = f"{name}-backup"
+    c.openstack("server", "backup", "create", "--name", backup, "--type", "daily",
+                "--rotate", "1", sid, fmt=None, timeout=60)
+    deadline = time.monotonic() + 300
+    while True:
+        imgs = [i for i in c.openstack("image", "list", "--long") if i["Name"] == backup]
+        if imgs and imgs[0]["Status"] == "active":
+            break
+        assert time.monotonic() < deadline, f"backup not active: {imgs}"
+        time.sleep(1)
+    guests.wait_status(sid, "ACTIVE", timeout=60)
+    props = c.openstack("image", "show", backup)["properties"]
+    assert props.get("image_type") == "backup" and props.get("backup_type") == "daily", props
+
+    # host reboot, simulated: ferrostack and the guest's QEMU both gone, and the boot id
+    # the guest was started under is not this boot's
+    old_pid = guests.qemu_pid(sid)
+    c.proc.kill()
+    c.proc.wait()
+    c.proc = None
+    os.kill(old_pid, signal.SIGKILL)
+    time.sleep(0.5)
+    run = guests.instance_dir(sid) / "run.json"
+    rec = json.loads(run.read_text())
+    rec["boot_id"] = "00000000-0000-0000-0000-000000000000"
+    run.write_text(json.dumps(rec))
+    c.start()
+    guests.wait_status(sid, "ACTIVE", timeout=60)
+    new_pid = guests.qemu_pid(sid)
+    assert new_pid and new_pid != old_pid, "the guest was not started again after the reboot"
+    guests.ssh(sid, "true")
+    actions = [a["Action"] for a in c.openstack("server", "event", "list", sid)]
+    assert "start" in actions, actions
+    c.openstack("server", "delete", "--wait", sid, fmt=None, timeout=90)
