@@ -3,7 +3,7 @@
 //! domain description (`libvirt.xml`). Each step is idempotent, so a spawn
 //! repeated after a crash converges: cached images and finished disks are reused,
 //! an existing config drive is never rewritten (as upstream). The `prepare` driver
-//! stops here; the QEMU and libvirt drivers will start the guest from the result.
+//! stops here; the `qemu` driver starts the guest from the result (libvirt will too).
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;

@@ -324,6 +324,7 @@ impl Bare {
         let t0 = Instant::now();
         let mut child = tokio::process::Command::new(&self.argv[0])
             .args(&self.argv[1..])
+            .current_dir(&self.dir) // the domain's sockets are relative to it
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

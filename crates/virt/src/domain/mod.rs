@@ -23,7 +23,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use argv::opt;
 pub use xml::libvirt_secret_xml;
 
 /// The metadata key upstream reads a console password from.

@@ -10,7 +10,6 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixStream;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -56,7 +55,7 @@ pub async fn set_user_password(
     timeout: Duration,
 ) -> Result<(), AgentError> {
     let run = async {
-        let stream = UnixStream::connect(sock)
+        let stream = super::process::connect_unix(sock)
             .await
             .map_err(|e| AgentError::Unresponsive(format!("{}: {e}", sock.display())))?;
         let (r, mut w) = stream.into_split();

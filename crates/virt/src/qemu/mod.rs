@@ -410,11 +410,9 @@ impl QemuDriver {
             "-S".to_string(),
             "-pidfile".into(),
             dir.join("qemu.pid").to_string_lossy().into_owned(),
+            // relative to QEMU's working directory, the instance directory
             "-qmp".into(),
-            format!(
-                "unix:{},server=on,wait=off",
-                crate::domain::opt(&dir.join("qmp.sock").to_string_lossy())
-            ),
+            "unix:qmp.sock,server=on,wait=off".into(),
             "-msg".into(),
             "timestamp=on".into(),
         ];
@@ -473,7 +471,7 @@ impl QemuDriver {
         let mut port = run.ssh_port;
         let (child, pid) = loop {
             set_ssh_port(domain, port.unwrap_or(0));
-            let mut argv = domain
+            let mut argv = sockets_relative_to(domain, dir)
                 .to_qemu_argv(&secrets)
                 .map_err(|e| failed("start", uuid, e))?;
             argv.extend(self.process_args(dir, run.suspended));
@@ -481,7 +479,7 @@ impl QemuDriver {
                 let _ = std::fs::remove_file(dir.join(stale));
             }
             let log = dir.join("qemu.log");
-            let mut child = process::launch(&self.bin.path, &argv, &log)
+            let mut child = process::launch(&self.bin.path, &argv, dir, &log)
                 .map_err(|e| failed("start", uuid, format!("{}: {e}", self.bin.path.display())))?;
             let pid = child.id().unwrap_or(0);
             match wait_for_socket(&mut child, &dir.join("qmp.sock")).await {
@@ -744,6 +742,29 @@ fn spawn_housekeeping(d: Weak<QemuDriver>) {
             d.housekeeping().await;
         }
     });
+}
+
+/// The domain with its sockets inside `dir` named relative to it (QEMU runs there):
+/// a UNIX socket path must fit in 108 bytes.
+fn sockets_relative_to(domain: &GuestDomain, dir: &Path) -> GuestDomain {
+    let rel = |p: &mut PathBuf| {
+        if let Ok(r) = p.strip_prefix(dir) {
+            *p = r.to_path_buf();
+        }
+    };
+    let mut d = domain.clone();
+    if let Some(s) = d.serial.socket.as_mut() {
+        rel(s);
+    }
+    if let Some(s) = d.guest_agent.as_mut() {
+        rel(s);
+    }
+    for g in &mut d.graphics {
+        if let crate::domain::GraphicsListen::Socket(p) = &mut g.listen {
+            rel(p);
+        }
+    }
+    d
 }
 
 /// The SSH forward's host port (0 = any) on the first user-mode NIC.

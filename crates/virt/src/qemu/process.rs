@@ -67,7 +67,10 @@ fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
 
 /// Starts QEMU with `argv`, detached: stdin closed, stdout and stderr appended to
 /// `log` (0600), in a process group of its own.
-pub fn launch(program: &Path, argv: &[String], log: &Path) -> std::io::Result<Child> {
+/// Starts QEMU with `cwd` as its working directory: the domain's sockets are named
+/// relative to it, because a UNIX socket path must fit in 108 bytes and instance
+/// directories under a deep state directory do not.
+pub fn launch(program: &Path, argv: &[String], cwd: &Path, log: &Path) -> std::io::Result<Child> {
     use std::os::unix::fs::OpenOptionsExt;
     let out = std::fs::OpenOptions::new()
         .create(true)
@@ -79,12 +82,32 @@ pub fn launch(program: &Path, argv: &[String], log: &Path) -> std::io::Result<Ch
     let args: Vec<OsString> = argv.iter().map(OsString::from).collect();
     Command::new(program)
         .args(args)
+        .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
         .process_group(0)
         .kill_on_drop(false)
         .spawn()
+}
+
+/// Connects to the UNIX socket `path`, however long: a path beyond `sun_path`'s 108
+/// bytes is reached through `/proc/self/fd/N/NAME` of its directory.
+pub async fn connect_unix(path: &Path) -> std::io::Result<tokio::net::UnixStream> {
+    use std::os::fd::AsRawFd;
+    if path.as_os_str().len() < 100 {
+        return tokio::net::UnixStream::connect(path).await;
+    }
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return tokio::net::UnixStream::connect(path).await;
+    };
+    let dir = std::fs::File::open(parent)?;
+    let short = Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name);
+    let r = tokio::net::UnixStream::connect(&short).await;
+    drop(dir);
+    r
 }
 
 /// The last lines QEMU wrote to its log (for an error message).
@@ -171,6 +194,23 @@ pub fn user_exists(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sockets_beyond_sun_path_are_reached() {
+        use std::os::fd::AsRawFd;
+        let t = tempfile::tempdir().unwrap();
+        let deep = t.path().join("d".repeat(60)).join("e".repeat(60));
+        std::fs::create_dir_all(&deep).unwrap();
+        let path = deep.join("qmp.sock");
+        assert!(path.as_os_str().len() > 108);
+        // bind through the same short name QEMU gets (it runs in the directory)
+        let dir = std::fs::File::open(&deep).unwrap();
+        let short = format!("/proc/self/fd/{}/qmp.sock", dir.as_raw_fd());
+        let listener = std::os::unix::net::UnixListener::bind(&short).unwrap();
+        assert!(tokio::net::UnixStream::connect(&path).await.is_err());
+        let _client = connect_unix(&path).await.unwrap();
+        listener.accept().unwrap();
+    }
 
     #[test]
     fn versions_parse() {

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::mpsc;
 
@@ -108,7 +107,7 @@ pub async fn connect(
     path: &Path,
     timeout: Duration,
 ) -> Result<(Writer, mpsc::UnboundedReceiver<Message>), QmpError> {
-    let stream = UnixStream::connect(path)
+    let stream = super::process::connect_unix(path)
         .await
         .map_err(|source| QmpError::Connect {
             path: path.display().to_string(),
