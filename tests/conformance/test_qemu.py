@@ -414,7 +414,6 @@ def test_encrypted_server(guests, image, keypair, name):
     guests.wait_status(sid, "SHUTOFF", timeout=60)
     mine = guests.instance_dir(sid) / "disk.keys"
     mine.write_bytes((guests.instance_dir(other) / "disk.keys").read_bytes())
-    t0 = time.monotonic()
     c.openstack("server", "start", sid, fmt=None)
     deadline = time.monotonic() + 60
     while True:
@@ -423,7 +422,6 @@ def test_encrypted_server(guests, image, keypair, name):
             break
         assert time.monotonic() < deadline, f"start with a wrong key still busy: {s}"
         time.sleep(0.5)
-    assert time.monotonic() - t0 < 60
     assert guests.qemu_pid(sid) is None, "QEMU runs with a wrong key"
     assert s["status"] in ("SHUTOFF", "ERROR"), s
     actions = c.openstack("server", "event", "list", sid)

@@ -437,7 +437,7 @@ pub async fn run(opts: BootBench) -> anyhow::Result<()> {
     std::fs::create_dir_all(&bare_dir)?;
     std::fs::copy(inst.join("disk.config"), bare_dir.join("disk.config"))?;
     let bare = Bare::from_guest(pid, &inst, &bare_dir)?;
-    let backing = image_cache_file(&inst)?;
+    let backing = image_cache_file(&inst).await?;
     delete_all(&mut api, std::slice::from_ref(&id0), timeout).await?;
     println!("\n  first boot (cold image cache): {first:.2} s to SSH");
 
@@ -528,11 +528,12 @@ pub async fn run(opts: BootBench) -> anyhow::Result<()> {
 
 /// The cached base image an instance's overlay sits on (`qemu-img info`'s backing
 /// file) and its format.
-fn image_cache_file(inst: &Path) -> anyhow::Result<(PathBuf, String)> {
-    let out = std::process::Command::new("qemu-img")
+async fn image_cache_file(inst: &Path) -> anyhow::Result<(PathBuf, String)> {
+    let out = tokio::process::Command::new("qemu-img")
         .args(["info", "-U", "--output=json"])
         .arg(inst.join("disk"))
-        .output()?;
+        .output()
+        .await?;
     let v: Value = serde_json::from_slice(&out.stdout)?;
     let b = v["full-backing-filename"]
         .as_str()
