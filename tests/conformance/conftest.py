@@ -199,6 +199,8 @@ class Cloud:
         # The API suites run on the fake driver; the real-guest suite (test_qemu*)
         # asks for qemu in its SERVER_ENV. (`ferrostack up` itself defaults to auto.)
         env.setdefault("FERROSTACK_COMPUTE__DRIVER", "fake")
+        # many clouds run at once: each console proxy on a port of its own
+        env.setdefault("FERROSTACK_CONSOLE__LISTEN", "127.0.0.1:0")
         return env
 
     @property
@@ -413,7 +415,8 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed and hasattr(item, "funcargs"):
-        for key in ("cloud", "fresh_cloud"):
+        for key in ("cloud", "fresh_cloud", "guests", "short_ttl"):
             c = item.funcargs.get(key)
+            c = getattr(c, "cloud", c)  # the real-guest suites' Guests wrap a Cloud
             if isinstance(c, Cloud):
                 report.sections.append((f"ferrostack server log ({c.backend}, last lines)", c.log_tail()))

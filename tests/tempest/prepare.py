@@ -79,6 +79,7 @@ def main():
     ap.add_argument("--run-dir", required=True, type=pathlib.Path)
     ap.add_argument("--compute", default="0")
     ap.add_argument("--network", default="0")
+    ap.add_argument("--consoles", default="0")
     a = ap.parse_args()
 
     cloud = yaml.safe_load((a.state_dir / "clouds.yaml").read_text())["clouds"]["ferrostack"]
@@ -103,7 +104,8 @@ def main():
     conf = a.template.read_text()
     for k, v in {"BASE": base, "ADMIN_PASSWORD": auth["password"], "IMAGE_REF": ref,
                  "IMAGE_REF_ALT": ref_alt, "RUN_DIR": str(a.run_dir),
-                 "NOVA": flag[a.compute], "NEUTRON": flag[a.network]}.items():
+                 "NOVA": flag[a.compute], "NEUTRON": flag[a.network],
+                 "VNC_CONSOLE": flag[a.consoles]}.items():
         conf = conf.replace(f"@{k}@", v)
     out = a.run_dir / "tempest.conf"
     out.write_text(conf)

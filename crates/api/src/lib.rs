@@ -5,6 +5,7 @@
 //! when configured, at the root of a service's classic port.
 
 pub mod compute;
+pub mod console;
 pub mod errors;
 pub mod identity;
 pub mod image;

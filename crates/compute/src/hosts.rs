@@ -23,6 +23,19 @@ pub trait HostLink: Send + Sync {
     async fn set_admin_password(&self, uuid: &str, user: &str, password: &str) -> Result<()>;
     /// The host address forwarded to the guest's SSH port.
     async fn ssh_endpoint(&self, uuid: &str) -> Result<std::net::SocketAddr>;
+    /// Where the guest's console of `kind` is now (`Conflict` when the guest does
+    /// not run, `NotImplemented` when its driver has none).
+    async fn console_endpoint(
+        &self,
+        uuid: &str,
+        kind: ferrostack_virt::ConsoleKind,
+    ) -> Result<ferrostack_virt::ConsoleEndpoint>;
+    /// Gives the guest's graphical consoles a new password now (`None`: a random one).
+    async fn set_console_password(
+        &self,
+        uuid: &str,
+        password: Option<ferrostack_virt::domain::ConsolePassword>,
+    ) -> Result<()>;
 }
 
 /// A host as the scheduler and the admin APIs see it.

@@ -8,6 +8,7 @@
 //! here: the Nova API in `ferrostack-api` calls [`Compute`].
 
 pub mod agent;
+pub mod consoles;
 pub mod error;
 pub mod flavors;
 pub mod hosts;

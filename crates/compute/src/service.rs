@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "server pages",
         include_str!("../migrations/3000003_server_pages.sql"),
     ),
+    (
+        3_000_004,
+        "console tokens",
+        include_str!("../migrations/3000004_console_tokens.sql"),
+    ),
 ];
 
 /// Settings from `[compute]` and `[quota]`.
@@ -36,6 +41,8 @@ pub struct Settings {
     pub state_dir: std::path::PathBuf,
     pub compute: ferrostack_core::config::ComputeConfig,
     pub quota: ferrostack_core::config::QuotaConfig,
+    /// Which consoles exist and the URLs users get for them.
+    pub consoles: crate::consoles::ConsoleSettings,
 }
 
 pub struct Compute {
@@ -51,6 +58,9 @@ pub struct Compute {
         std::sync::RwLock<std::collections::HashMap<String, Arc<dyn crate::hosts::HostLink>>>,
     /// Serialises quota check + write of creates and resizes in this process.
     pub(crate) quota_lock: Mutex<()>,
+    /// Bumped whenever console tokens are revoked: open console sessions of this
+    /// process look at their token again at once (others within a few seconds).
+    pub(crate) console_revoked: watch::Sender<u64>,
 }
 
 impl Compute {
@@ -79,6 +89,7 @@ impl Compute {
             wake: watch::channel(0).0,
             quota_lock: Mutex::new(()),
             links: Default::default(),
+            console_revoked: watch::channel(0).0,
         })
     }
 

@@ -16,7 +16,7 @@ impl ApiVersion {
     /// The newest version ferrostack implements (every change up to it is honoured).
     pub const MAX: ApiVersion = ApiVersion {
         major: 2,
-        minor: 96,
+        minor: 99,
     };
 
     pub const fn new(major: u16, minor: u16) -> ApiVersion {

@@ -26,6 +26,16 @@ pub struct Config {
     pub network: NetworkConfig,
     pub quota: QuotaConfig,
     pub bootstrap: BootstrapConfig,
+    /// `[vnc]`, `[spice]`, `[serial_console]`: which consoles guests get and the
+    /// URLs users are given for them.
+    pub vnc: VncConfig,
+    pub spice: SpiceConfig,
+    pub serial_console: SerialConsoleConfig,
+    /// `[consoleauth]`: console tokens.
+    pub consoleauth: ConsoleAuthConfig,
+    /// The browser console proxy (nova-novncproxy / spicehtml5proxy /
+    /// serialproxy in one listener).
+    pub console: ConsoleProxyConfig,
     /// Per-service overrides: `[services.identity] listen = "0.0.0.0:5000"`.
     pub services: BTreeMap<String, ServiceConfig>,
 }
@@ -46,6 +56,11 @@ impl Default for Config {
             network: NetworkConfig::default(),
             quota: QuotaConfig::default(),
             bootstrap: BootstrapConfig::default(),
+            vnc: VncConfig::default(),
+            spice: SpiceConfig::default(),
+            serial_console: SerialConsoleConfig::default(),
+            consoleauth: ConsoleAuthConfig::default(),
+            console: ConsoleProxyConfig::default(),
             services: BTreeMap::new(),
         }
     }
@@ -222,6 +237,7 @@ impl Default for IdentityConfig {
 pub struct ComputeConfig {
     /// The hypervisor driver of the in-process host agent: `auto` (`qemu` when a
     /// working `qemu-system-x86_64` is installed, else `fake`), `qemu` (real guests),
+    /// `libvirt` (real guests run by libvirtd, `[host] libvirt_uri`),
     /// `fake` (in memory, for API and scale tests) or `prepare` (the host-side
     /// pipeline — image cache, disks, encryption, config drive, injection, domain
     /// XML — without starting a hypervisor).
@@ -331,11 +347,6 @@ pub struct HostConfig {
     pub inject_backend: String,
     /// `[api] dhcp_domain`, appended to the guest hostname in metadata ("" = none).
     pub dhcp_domain: String,
-    /// `[vnc] enabled`, `[spice] enabled`: graphics consoles in the domain.
-    pub vnc_enabled: bool,
-    pub spice_enabled: bool,
-    /// `[vnc] server_listen` / `[spice] server_listen`: where consoles listen.
-    pub console_listen: String,
     /// `[libvirt] virt_type`: `kvm`, `qemu` (TCG) or `auto` (KVM when a probe
     /// shows it runs guests).
     pub virt_type: String,
@@ -352,6 +363,9 @@ pub struct HostConfig {
     pub qemu_sandbox: bool,
     /// A guest's serial log is rotated past this many bytes (one old file kept).
     pub console_log_max_bytes: u64,
+    /// The libvirt connection of `[compute] driver = libvirt` (Nova's
+    /// `[libvirt] connection_uri`); scripts/libvirtd starts the daemon.
+    pub libvirt_uri: String,
 }
 
 impl Default for HostConfig {
@@ -368,9 +382,6 @@ impl Default for HostConfig {
             inject_password: false,
             inject_backend: "auto".into(),
             dhcp_domain: "novalocal".into(),
-            vnc_enabled: true,
-            spice_enabled: true,
-            console_listen: "127.0.0.1".into(),
             virt_type: "auto".into(),
             luks_iter_time_ms: 2000,
             qemu_img_timeout: 3600,
@@ -378,6 +389,7 @@ impl Default for HostConfig {
             qemu_user: "ferrostack-qemu".into(),
             qemu_sandbox: true,
             console_log_max_bytes: 1 << 20,
+            libvirt_uri: "qemu:///system".into(),
         }
     }
 }
@@ -490,6 +502,117 @@ impl Config {
             crate::db::Db::sqlite_url(&self.state_dir.join("ferrostack.db"))
         } else {
             self.database.url.clone()
+        }
+    }
+}
+
+/// `[vnc]`: a VNC console per guest, on a unix socket in the instance directory
+/// (the QEMU driver) or a TCP port (libvirt), always with a password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VncConfig {
+    pub enabled: bool,
+    /// `server_listen`: the TCP address of drivers that cannot use a unix socket
+    /// (libvirt).
+    pub server_listen: String,
+    /// `novncproxy_base_url`: the noVNC page users are sent to; the token rides
+    /// in its `path` parameter. Empty = `http://<[console] listen>/vnc_auto.html`.
+    pub novncproxy_base_url: String,
+}
+
+impl Default for VncConfig {
+    fn default() -> Self {
+        VncConfig {
+            enabled: true,
+            server_listen: "127.0.0.1".into(),
+            novncproxy_base_url: String::new(),
+        }
+    }
+}
+
+/// `[spice]`: a SPICE console per guest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpiceConfig {
+    pub enabled: bool,
+    /// `server_listen`: the TCP address SPICE listens on, reachable by direct
+    /// SPICE clients (`remote-viewer spice://HOST:PORT`); `unix` = a unix socket
+    /// in the instance directory, reachable only through the proxy.
+    pub server_listen: String,
+    /// `html5proxy_base_url`: the spice-html5 page. Empty =
+    /// `http://<[console] listen>/spice_auto.html`.
+    pub html5proxy_base_url: String,
+    /// `spice_direct_proxy_base_url` (microversion 2.99's `spice-direct`).
+    pub spice_direct_proxy_base_url: String,
+}
+
+impl Default for SpiceConfig {
+    fn default() -> Self {
+        SpiceConfig {
+            enabled: true,
+            server_listen: "127.0.0.1".into(),
+            html5proxy_base_url: String::new(),
+            spice_direct_proxy_base_url: "http://127.0.0.1:13002/nova".into(),
+        }
+    }
+}
+
+/// `[serial_console]`: the guest's serial port over a websocket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SerialConsoleConfig {
+    pub enabled: bool,
+    /// `base_url`. Empty = `ws://<[console] listen>/`.
+    pub base_url: String,
+}
+
+impl Default for SerialConsoleConfig {
+    fn default() -> Self {
+        SerialConsoleConfig {
+            enabled: true,
+            base_url: String::new(),
+        }
+    }
+}
+
+/// `[consoleauth]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleAuthConfig {
+    /// `token_ttl`: seconds a console token (and every session opened with it)
+    /// lives.
+    pub token_ttl: u64,
+}
+
+impl Default for ConsoleAuthConfig {
+    fn default() -> Self {
+        ConsoleAuthConfig { token_ttl: 600 }
+    }
+}
+
+/// The console proxy ferrostack serves itself: noVNC and spice-html5 pages and
+/// the websockets behind them, on a listener of its own (nova-novncproxy's 6080).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleProxyConfig {
+    /// Where the proxy listens ("" = no proxy).
+    pub listen: String,
+    /// `[console] allowed_origins`: hosts a browser page may come from besides
+    /// the proxy's own.
+    pub allowed_origins: Vec<String>,
+    /// Debian's `novnc` files (scripts/host-tools installs them).
+    pub novnc_dir: PathBuf,
+    /// Debian's `spice-html5` files.
+    pub spice_html5_dir: PathBuf,
+}
+
+impl Default for ConsoleProxyConfig {
+    fn default() -> Self {
+        ConsoleProxyConfig {
+            listen: "127.0.0.1:6080".into(),
+            allowed_origins: Vec::new(),
+            novnc_dir: PathBuf::from("/usr/share/novnc"),
+            spice_html5_dir: PathBuf::from("/usr/share/spice-html5"),
         }
     }
 }

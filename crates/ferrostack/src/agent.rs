@@ -13,6 +13,7 @@ use ferrostack_core::config::Config;
 use ferrostack_virt::Driver;
 use ferrostack_virt::domain::VirtType;
 use ferrostack_virt::fake::{FakeConfig, FakeDriver};
+use ferrostack_virt::libvirt::{LibvirtConfig, LibvirtDriver};
 use ferrostack_virt::pipeline::{Pipeline, PipelineConfig};
 use ferrostack_virt::prepare::{self, PrepareDriver};
 use ferrostack_virt::qemu::{QemuConfig, QemuDriver};
@@ -50,9 +51,10 @@ pub fn pipeline_config(cfg: &Config) -> anyhow::Result<PipelineConfig> {
             .parse()
             .map_err(|e| anyhow::anyhow!("host.inject_backend: {e}"))?,
         dhcp_domain: Some(h.dhcp_domain.clone()).filter(|d| !d.is_empty()),
-        vnc: h.vnc_enabled,
-        spice: h.spice_enabled,
-        console_listen: h.console_listen.clone(),
+        vnc: cfg.vnc.enabled,
+        spice: cfg.spice.enabled,
+        vnc_listen: cfg.vnc.server_listen.clone(),
+        spice_listen: cfg.spice.server_listen.clone(),
         virt_type: virt_type(&h.virt_type),
         luks_iter_time_ms: h.luks_iter_time_ms,
         user_mode: false,
@@ -148,6 +150,22 @@ async fn driver(
             spawn_cache_pruner(cfg, d.pipeline().clone(), stop.clone());
             Ok(d)
         }
+        "libvirt" => {
+            let pc = pipeline_config(cfg)?;
+            std::fs::create_dir_all(&pc.instances_dir)
+                .with_context(|| format!("cannot create {}", pc.instances_dir.display()))?;
+            let lc = LibvirtConfig {
+                uri: cfg.host.libvirt_uri.clone(),
+                shutdown_timeout: Duration::from_secs(c.shutdown_timeout),
+                shutdown_retry_interval: Duration::from_secs(c.shutdown_retry_interval.max(1)),
+                ..LibvirtConfig::default()
+            };
+            let d = LibvirtDriver::open(lc, pc, compute.image_source())
+                .await
+                .context("cannot open the libvirt driver")?;
+            spawn_cache_pruner(cfg, d.pipeline().clone(), stop.clone());
+            Ok(d)
+        }
         "fake" => {
             let mut fc = FakeConfig {
                 spawn_delay: Duration::from_millis(c.fake_spawn_delay_ms),
@@ -172,7 +190,7 @@ async fn driver(
             Ok(Arc::new(d))
         }
         other => anyhow::bail!(
-            "unknown [compute] driver {other:?}: this release has `auto`, `qemu`, `fake` and `prepare` (libvirt arrives later)"
+            "unknown [compute] driver {other:?}: this release has `auto`, `qemu`, `libvirt`, `fake` and `prepare`"
         ),
     }
 }

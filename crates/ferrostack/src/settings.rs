@@ -37,6 +37,11 @@ const SECTIONS: &[&str] = &[
     "network",
     "quota",
     "bootstrap",
+    "vnc",
+    "spice",
+    "serial_console",
+    "consoleauth",
+    "console",
     "services",
 ];
 
@@ -111,10 +116,10 @@ fn validate(c: &Config) -> anyhow::Result<()> {
     }
     if !matches!(
         c.compute.driver.as_str(),
-        "auto" | "qemu" | "fake" | "prepare"
+        "auto" | "qemu" | "libvirt" | "fake" | "prepare"
     ) {
         anyhow::bail!(
-            "compute.driver must be \"auto\", \"qemu\", \"fake\" or \"prepare\", not {:?} (libvirt arrives later)",
+            "compute.driver must be \"auto\", \"qemu\", \"libvirt\", \"fake\" or \"prepare\", not {:?}",
             c.compute.driver
         );
     }

@@ -176,6 +176,17 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         .bootstrap(&outcome.admin_project_id)
         .await
         .context("cannot create the bootstrap network")?;
+    // The console proxy's listener first: the console URLs name its address.
+    let console_listener = if cfg.console.listen.is_empty() {
+        None
+    } else {
+        Some(bind(&cfg.console.listen).await?)
+    };
+    let console_base = match &console_listener {
+        Some(l) => advertised(l.local_addr()?),
+        None => String::new(),
+    };
+    let consoles = console_settings(cfg, &console_base);
     let compute = Arc::new(
         ferrostack_compute::Compute::open(
             db.clone(),
@@ -185,6 +196,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
                 state_dir: state.clone(),
                 compute: cfg.compute.clone(),
                 quota: cfg.quota.clone(),
+                consoles,
             },
         )
         .await
@@ -225,6 +237,23 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         }
     }
 
+    if let Some(l) = console_listener {
+        let proxy = ferrostack_api::console::ConsoleProxy::new(
+            compute.clone(),
+            vec![
+                cfg.console.novnc_dir.clone(),
+                cfg.console.spice_html5_dir.clone(),
+            ],
+            cfg.console.allowed_origins.clone(),
+        );
+        tracing::info!(url = %console_base, "console proxy listening");
+        servers.push(serve_console(
+            l,
+            ferrostack_api::console::router(proxy),
+            stop_rx.clone(),
+        ));
+    }
+
     // Another process (`ferrostack admin rotate-token-keys`) may rotate the keys.
     let refresher = identity.clone();
     let mut refresh_stop = stop_rx.clone();
@@ -259,6 +288,53 @@ fn service(kind: &str, name: &str, description: &str, url: String) -> CatalogSer
         description: description.into(),
         url,
     }
+}
+
+/// `[vnc]`, `[spice]`, `[serial_console]`, `[consoleauth]` for compute: empty base
+/// URLs point at the console proxy (`proxy` = its advertised `http://host:port`).
+fn console_settings(cfg: &Config, proxy: &str) -> ferrostack_compute::consoles::ConsoleSettings {
+    let or = |set: &str, default: String| {
+        if set.is_empty() {
+            default
+        } else {
+            set.to_string()
+        }
+    };
+    let ws = proxy.replacen("http://", "ws://", 1);
+    ferrostack_compute::consoles::ConsoleSettings {
+        vnc_enabled: cfg.vnc.enabled,
+        spice_enabled: cfg.spice.enabled,
+        serial_enabled: cfg.serial_console.enabled,
+        novnc_base_url: or(
+            &cfg.vnc.novncproxy_base_url,
+            format!("{proxy}/vnc_auto.html"),
+        ),
+        spice_html5_base_url: or(
+            &cfg.spice.html5proxy_base_url,
+            format!("{proxy}/spice_auto.html"),
+        ),
+        spice_direct_base_url: cfg.spice.spice_direct_proxy_base_url.clone(),
+        serial_base_url: or(&cfg.serial_console.base_url, format!("{ws}/")),
+        token_ttl: cfg.consoleauth.token_ttl,
+    }
+}
+
+/// The console proxy's listener: the peer address is logged with each attach.
+fn serve_console(
+    listener: TcpListener,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
+    })
 }
 
 fn serve(

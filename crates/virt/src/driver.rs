@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ConsolePassword;
+
 /// Nova's power states (the integers the API shows in `OS-EXT-STS:power_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -142,12 +144,29 @@ pub enum ConsoleKind {
     Serial,
 }
 
-/// Where a guest's console listens (for the console proxy).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a guest's console can be reached right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleTarget {
+    /// A unix socket on this host (what the QEMU driver prefers: nothing to find
+    /// by a port scan).
+    Unix(std::path::PathBuf),
+    /// A TCP address (libvirt's consoles, a SPICE port for direct clients).
+    Tcp { host: String, port: u16 },
+}
+
+/// A guest's console as the console proxy needs it: where it is, and the password
+/// the hypervisor asks for. `Debug` never shows the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleEndpoint {
     pub kind: ConsoleKind,
-    pub host: String,
-    pub port: u16,
+    pub target: ConsoleTarget,
+    /// What the hypervisor expects (VNC compares only the first 8 bytes); `None`
+    /// when the console asks for none (the serial console).
+    pub password: Option<ConsolePassword>,
+    /// The server's owner chose it (`spice_passwd`): the browser page asks the
+    /// user for it. `false`: a random password nobody is told, which the proxy
+    /// gives the hypervisor itself.
+    pub user_password: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -234,7 +253,19 @@ pub trait Driver: Send + Sync {
     async fn resize(&self, uuid: &str, vcpus: i64, memory_mb: i64, root_gb: i64) -> Result<()>;
     /// The tail of the serial console log.
     async fn console_output(&self, uuid: &str, tail_lines: Option<usize>) -> Result<String>;
+    /// Where the guest's console of `kind` is now, and its password. Called at
+    /// every console connect, so a token never outlives the console it was made for.
     async fn console_endpoint(&self, uuid: &str, kind: ConsoleKind) -> Result<ConsoleEndpoint>;
+    /// Changes the graphical consoles' password while the guest runs (no reboot):
+    /// `Some` = the owner's `spice_passwd`, `None` = back to a random one. Also
+    /// kept for later starts.
+    async fn set_console_password(
+        &self,
+        _uuid: &str,
+        _password: Option<&ConsolePassword>,
+    ) -> Result<()> {
+        Err(DriverError::Unsupported("changing the console password"))
+    }
     /// A guest's state; `NotFound` when the hypervisor does not know it.
     async fn get_info(&self, uuid: &str) -> Result<InstanceInfo>;
     /// Every guest the hypervisor knows.

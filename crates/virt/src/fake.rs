@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::driver::{
-    ConsoleEndpoint, ConsoleKind, Driver, DriverError, HostResources, InstanceInfo, PowerState,
-    Result, SnapshotSpec, SpawnSpec,
+    ConsoleEndpoint, ConsoleKind, ConsoleTarget, Driver, DriverError, HostResources, InstanceInfo,
+    PowerState, Result, SnapshotSpec, SpawnSpec,
 };
 
 /// The metadata key a test sets to make operations on a guest fail.
@@ -401,8 +401,41 @@ impl Driver for FakeDriver {
         Ok(g.console[skip..].join("\n"))
     }
 
-    async fn console_endpoint(&self, _uuid: &str, _kind: ConsoleKind) -> Result<ConsoleEndpoint> {
-        Err(DriverError::Unsupported("a graphical console"))
+    /// Like upstream's fake driver, a fake guest "has" consoles so the API around
+    /// them (tokens, URLs, revocation) can be exercised at scale; they lead
+    /// nowhere (a unix socket that does not exist), so a proxy connect fails.
+    async fn console_endpoint(&self, uuid: &str, kind: ConsoleKind) -> Result<ConsoleEndpoint> {
+        let running = self
+            .guests()
+            .get(uuid)
+            .map(|g| Self::info(g).power_state)
+            .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
+        if running != PowerState::Running {
+            return Err(DriverError::InvalidState {
+                op: "console",
+                uuid: uuid.to_string(),
+                state: running,
+            });
+        }
+        let name = match kind {
+            ConsoleKind::Vnc => "vnc",
+            ConsoleKind::Spice => "spice",
+            ConsoleKind::Serial => "serial",
+        };
+        Ok(ConsoleEndpoint {
+            kind,
+            target: ConsoleTarget::Unix(format!("/nonexistent/fake-console/{uuid}.{name}").into()),
+            password: None,
+            user_password: false,
+        })
+    }
+
+    async fn set_console_password(
+        &self,
+        uuid: &str,
+        _password: Option<&crate::domain::ConsolePassword>,
+    ) -> Result<()> {
+        self.get_info(uuid).await.map(|_| ())
     }
 
     async fn get_info(&self, uuid: &str) -> Result<InstanceInfo> {

@@ -11,6 +11,7 @@ pub mod disk;
 pub mod domain;
 pub mod driver;
 pub mod fake;
+pub mod libvirt;
 pub mod pipeline;
 pub mod prepare;
 pub mod probe;
@@ -18,6 +19,6 @@ pub mod qemu;
 pub mod usernet;
 
 pub use driver::{
-    ConsoleEndpoint, ConsoleKind, Driver, DriverError, GuestEvent, HostResources, InstanceInfo,
-    PowerState, SnapshotSpec, SpawnSpec, SpecNic, StopCause,
+    ConsoleEndpoint, ConsoleKind, ConsoleTarget, Driver, DriverError, GuestEvent, HostResources,
+    InstanceInfo, PowerState, SnapshotSpec, SpawnSpec, SpecNic, StopCause,
 };

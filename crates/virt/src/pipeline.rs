@@ -29,7 +29,12 @@ use crate::domain::{
     spice_password_from_metadata,
 };
 use crate::driver::{DriverError, Result, SnapshotSpec, SpawnSpec};
+use crate::qemu::record::RunRecord;
 use crate::usernet;
+
+/// The root disk as it was before a resize, kept in the instance directory until
+/// the resize is confirmed or reverted.
+pub const RESIZE_BACKUP: &str = "disk.resize-orig";
 
 /// What the pipeline is configured with (from `[host]`, see `core::config::HostConfig`).
 #[derive(Debug, Clone)]
@@ -51,7 +56,11 @@ pub struct PipelineConfig {
     pub dhcp_domain: Option<String>,
     pub vnc: bool,
     pub spice: bool,
-    pub console_listen: String,
+    /// The TCP address of VNC consoles when they cannot be unix sockets (libvirt).
+    pub vnc_listen: String,
+    /// The TCP address of SPICE consoles (direct SPICE clients); `unix` = a unix
+    /// socket in the instance directory.
+    pub spice_listen: String,
     pub virt_type: VirtType,
     pub luks_iter_time_ms: u32,
     /// How the domain is wired: `false` describes libvirt's classic shape (tap
@@ -368,18 +377,19 @@ impl Pipeline {
             });
         }
         let password = spice_password_from_metadata(&spec.metadata);
-        let listen = |kind: GraphicsKind| {
-            if self.cfg.user_mode {
-                GraphicsListen::Socket(dir.join(match kind {
-                    GraphicsKind::Vnc => "vnc.sock",
-                    GraphicsKind::Spice => "spice.sock",
-                }))
-            } else {
-                GraphicsListen::Address {
-                    address: self.cfg.console_listen.clone(),
-                    port: None,
-                }
+        let listen = |kind: GraphicsKind| match kind {
+            GraphicsKind::Vnc if self.cfg.user_mode => GraphicsListen::Socket(dir.join("vnc.sock")),
+            GraphicsKind::Spice if self.cfg.user_mode && self.cfg.spice_listen == "unix" => {
+                GraphicsListen::Socket(dir.join("spice.sock"))
             }
+            GraphicsKind::Vnc => GraphicsListen::Address {
+                address: self.cfg.vnc_listen.clone(),
+                port: None,
+            },
+            GraphicsKind::Spice => GraphicsListen::Address {
+                address: self.cfg.spice_listen.clone(),
+                port: None,
+            },
         };
         let mut graphics = Vec::new();
         if self.cfg.vnc {
@@ -549,6 +559,50 @@ impl Pipeline {
                 .map_err(|e| failed("resize", uuid, e))?;
         }
         Ok(())
+    }
+
+    /// Before a resize (the guest stopped): keeps the root disk as it is
+    /// (`disk.resize-orig`) for a revert, unless `run` says a copy is kept already
+    /// (a second resize before confirm/revert keeps the first). Returns whether
+    /// `run` changed (the caller saves it).
+    pub async fn keep_resize_backup(&self, uuid: &str, run: &mut RunRecord) -> Result<bool> {
+        if run.resize_backup {
+            return Ok(false);
+        }
+        let dir = self.instance_dir(uuid)?;
+        let (from, to) = (dir.join("disk"), dir.join(RESIZE_BACKUP));
+        tokio::task::spawn_blocking(move || std::fs::copy(&from, &to))
+            .await
+            .map_err(|e| failed("resize", uuid, e))??;
+        run.resize_backup = true;
+        Ok(true)
+    }
+
+    /// A confirmed resize: the kept copy goes (missing = done). Returns whether
+    /// `run` changed.
+    pub async fn drop_resize_backup(&self, uuid: &str, run: &mut RunRecord) -> Result<bool> {
+        if !run.resize_backup {
+            return Ok(false);
+        }
+        match tokio::fs::remove_file(self.instance_dir(uuid)?.join(RESIZE_BACKUP)).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        run.resize_backup = false;
+        Ok(true)
+    }
+
+    /// A reverted resize (the guest stopped): the kept copy is the root disk again.
+    /// Returns whether `run` changed.
+    pub async fn restore_resize_backup(&self, uuid: &str, run: &mut RunRecord) -> Result<bool> {
+        if !run.resize_backup {
+            return Ok(false);
+        }
+        let dir = self.instance_dir(uuid)?;
+        tokio::fs::rename(dir.join(RESIZE_BACKUP), dir.join("disk")).await?;
+        run.resize_backup = false;
+        Ok(true)
     }
 
     /// Removes cached images no guest on this host uses and older than `min_age`.

@@ -4,10 +4,12 @@
 //! go through the Nova dialect.
 
 mod catalog;
+mod consoles;
 mod discovery;
 mod extensions;
 mod server_view;
 mod servers;
+mod shares;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
@@ -33,6 +35,8 @@ pub fn router(state: AppState) -> Router {
         .route("/extensions/{alias}", get(extensions::show))
         .merge(catalog::routes())
         .merge(servers::routes())
+        .merge(consoles::routes())
+        .merge(shares::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(axum::middleware::from_fn(microversion));

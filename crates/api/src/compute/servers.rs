@@ -55,7 +55,6 @@ pub fn routes() -> Router<AppState> {
         .route("/servers/{id}/ips/{network}", get(ips_of_network))
         .route("/servers/{id}/os-instance-actions", get(actions_list))
         .route("/servers/{id}/os-instance-actions/{req}", get(actions_show))
-        .route("/servers/{id}/remote-consoles", post(remote_console))
         .route("/servers/{id}/x-ferrostack-ssh", get(ssh_endpoint))
         .route(
             "/servers/{id}/os-server-password",
@@ -714,12 +713,7 @@ async fn action(
             return Ok(axum::Json(json!({"output": out})).into_response());
         }
         "os-getVNCConsole" | "os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole" => {
-            s.compute.get_server(ctx, &id).await?;
-            let t = arg.get("type").and_then(Value::as_str).unwrap_or("");
-            return Err(Error::BadRequest(format!(
-                "Unavailable console type {t}: graphical and serial consoles need the console proxy, which arrives with the QEMU driver."
-            ))
-            .into());
+            return super::consoles::legacy_action(&s, &c, mv, &id, &name, &arg).await;
         }
         "os-resetState" => {
             let state = arg.get("state").and_then(Value::as_str).unwrap_or("");
@@ -1124,29 +1118,6 @@ async fn actions_show(
         ))
     })?;
     Ok(axum::Json(json!({"instanceAction": action_view(a, mv, c.ctx(), true)})).into_response())
-}
-
-async fn remote_console(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult {
-    let body = json_body(&body)?;
-    let rc = object(&body, "remote_console")?;
-    let protocol = rc.get("protocol").and_then(Value::as_str).unwrap_or("");
-    let kind = rc.get("type").and_then(Value::as_str).unwrap_or("");
-    if !["vnc", "spice", "serial", "rdp", "mks"].contains(&protocol) {
-        return Err(Error::BadRequest(format!(
-            "Invalid input for field/attribute protocol. Value: {protocol}."
-        ))
-        .into());
-    }
-    s.compute.get_server(c.ctx(), &id).await?;
-    Err(Error::BadRequest(format!(
-        "Unavailable console type {kind}: {protocol} consoles need the console proxy, which arrives with the QEMU driver."
-    ))
-    .into())
 }
 
 async fn password_show(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult {

@@ -824,6 +824,42 @@ impl HostLink for Agent {
             other => Error::Internal(Box::new(other)),
         })
     }
+
+    async fn console_endpoint(
+        &self,
+        uuid: &str,
+        kind: ferrostack_virt::ConsoleKind,
+    ) -> Result<ferrostack_virt::ConsoleEndpoint> {
+        self.driver
+            .console_endpoint(uuid, kind)
+            .await
+            .map_err(|e| match e {
+                DriverError::NotFound(m) => Error::NotFound(m),
+                DriverError::Unsupported(_) => Error::NotImplemented(format!(
+                    "The {} hypervisor driver has no such console.",
+                    self.driver.name()
+                )),
+                DriverError::InvalidState { .. } => {
+                    Error::Conflict(format!("Instance {uuid} is not ready."))
+                }
+                other => Error::Internal(Box::new(other)),
+            })
+    }
+
+    async fn set_console_password(
+        &self,
+        uuid: &str,
+        password: Option<ferrostack_virt::domain::ConsolePassword>,
+    ) -> Result<()> {
+        self.driver
+            .set_console_password(uuid, password.as_ref())
+            .await
+            .map_err(|e| match e {
+                DriverError::NotFound(m) => Error::NotFound(m),
+                DriverError::Unsupported(m) => Error::NotImplemented(m.to_string()),
+                other => Error::Internal(Box::new(other)),
+            })
+    }
 }
 
 /// A fixed address with its subnet, as the guest-data code wants it.

@@ -155,7 +155,10 @@ impl Compute {
         items: BTreeMap<String, String>,
         replace: bool,
     ) -> Result<BTreeMap<String, String>> {
-        retrying!(self.set_server_metadata_once(ctx, id, items.clone(), replace))
+        let before = self.console_password_of(ctx, id).await?;
+        let out = retrying!(self.set_server_metadata_once(ctx, id, items.clone(), replace))?;
+        self.after_metadata_change(ctx, id, before).await?;
+        Ok(out)
     }
 
     pub async fn delete_server_metadata(
@@ -164,7 +167,35 @@ impl Compute {
         id: &str,
         key: &str,
     ) -> Result<()> {
-        retrying!(self.delete_server_metadata_once(ctx, id, key))
+        let before = self.console_password_of(ctx, id).await?;
+        retrying!(self.delete_server_metadata_once(ctx, id, key))?;
+        self.after_metadata_change(ctx, id, before).await
+    }
+
+    /// The server's `spice_passwd` (the console password its owner chose).
+    async fn console_password_of(&self, ctx: &RequestContext, id: &str) -> Result<Option<String>> {
+        let s = self.get_server(ctx, id).await?;
+        Ok(s.doc
+            .metadata
+            .get(ferrostack_virt::domain::SPICE_PASSWORD_KEY)
+            .cloned())
+    }
+
+    async fn after_metadata_change(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        before: Option<String>,
+    ) -> Result<()> {
+        let s = self.get_server(ctx, id).await?;
+        if s.doc
+            .metadata
+            .get(ferrostack_virt::domain::SPICE_PASSWORD_KEY)
+            != before.as_ref()
+        {
+            self.console_password_changed(&s).await?;
+        }
+        Ok(())
     }
 
     pub async fn set_server_tags(
@@ -436,6 +467,8 @@ impl Compute {
             .writable(ctx, id, "os_compute_api:servers:delete")
             .await?;
         Self::check_lock(ctx, &s)?;
+        // a deleted server's consoles close now, not when its guest is gone
+        self.revoke_consoles(id).await?;
         if s.task_state == Some(TaskState::Deleting) {
             // Deleting again retries a delete that went to ERROR or is waiting.
             s.attempts = 0;
@@ -744,6 +777,8 @@ impl Compute {
                     s.doc.key_name = None;
                     s.doc.key_data = None;
                 }
+                // Nova deletes a rebuilt server's console tokens
+                self.revoke_consoles(&s.id).await?;
                 if let Some(n) = r.name {
                     s.name = n;
                 }

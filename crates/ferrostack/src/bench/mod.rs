@@ -70,6 +70,7 @@ pub(crate) async fn start_server_with(
         .args(["up", "--listen", "127.0.0.1:0", "--state-dir"])
         .arg(state)
         .env("FERROSTACK_COMPUTE__DRIVER", "fake")
+        .env("FERROSTACK_CONSOLE__LISTEN", "127.0.0.1:0")
         .envs(env.iter().copied())
         .env("FERROSTACK_BOOTSTRAP__ADMIN_PASSWORD", password)
         .env("RUST_LOG", "warn")

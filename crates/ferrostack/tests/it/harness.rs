@@ -87,7 +87,9 @@ impl Server {
             .env("FERROSTACK_IDENTITY__PASSWORD_HASH_ITERATIONS", "1")
             .env("RUST_LOG", "warn")
             // API tests run on the fake driver unless a test asks for another
-            .env("FERROSTACK_COMPUTE__DRIVER", "fake");
+            .env("FERROSTACK_COMPUTE__DRIVER", "fake")
+            // many servers run at once: each console proxy on a port of its own
+            .env("FERROSTACK_CONSOLE__LISTEN", "127.0.0.1:0");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -510,6 +512,7 @@ pub fn nova_error(r: &Resp, status: StatusCode) -> String {
     assert_eq!(r.status, status, "{}", r.body);
     let fault = match status.as_u16() {
         400 => "badRequest",
+        401 => "unauthorized",
         403 => "forbidden",
         404 => "itemNotFound",
         406 => "notAcceptable",

@@ -1904,28 +1904,117 @@ both_backends!(console_output_and_remote_consoles, |s: Server| async move {
         nova_error(&r, StatusCode::BAD_REQUEST);
     }
 
+    // remote consoles: the fake driver's consoles lead nowhere, but the API around
+    // them (tokens, URLs, lookups, revocation) is the real one
     let rc = format!("/servers/{id}/remote-consoles");
+    let console = |proto: &'static str, ty: &'static str, mv: &'static str| {
+        let (s, admin, rc) = (&s, admin.clone(), rc.clone());
+        async move {
+            s.compute(
+                Method::POST,
+                &rc,
+                &admin,
+                Some(json!({"remote_console": {"protocol": proto, "type": ty}})),
+                Some(mv),
+            )
+            .await
+        }
+    };
+    let r = console("vnc", "novnc", "2.6").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["remote_console"]["protocol"], "vnc");
+    assert_eq!(r.body["remote_console"]["type"], "novnc");
+    let url = r.body["remote_console"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, token) = url
+        .split_once("/vnc_auto.html?path=%3Ftoken%3D")
+        .unwrap_or_else(|| panic!("noVNC URL shape: {url}"));
+    assert!(token.len() >= 40, "{token}");
+    let lookup = |token: String, mv: &'static str, who: String| {
+        let s = &s;
+        async move {
+            s.compute(
+                Method::GET,
+                &format!("/os-console-auth-tokens/{token}"),
+                &who,
+                None,
+                Some(mv),
+            )
+            .await
+        }
+    };
+    let r = lookup(token.to_string(), "2.31", admin.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["console"]["instance_uuid"], json!(id));
+    assert!(r.body["console"].get("internal_access_path").is_some());
+    assert!(
+        r.body["console"].get("tls_port").is_none(),
+        "tls_port is 2.99's"
+    );
+    nova_error(
+        &lookup(token.to_string(), "2.30", admin.clone()).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    nova_error(
+        &lookup("no-such-token".into(), "2.31", admin.clone()).await,
+        StatusCode::NOT_FOUND,
+    );
+    let (_, alice) = member(&s, &admin, "consoles-alice").await;
+    nova_error(
+        &lookup(token.to_string(), "2.31", alice.clone()).await,
+        StatusCode::FORBIDDEN,
+    );
+    // another project's server is not there for a member
     let r = s
         .compute(
             Method::POST,
             &rc,
-            &admin,
+            &alice,
             Some(json!({"remote_console": {"protocol": "vnc", "type": "novnc"}})),
             Some("2.6"),
         )
         .await;
-    let m = nova_error(&r, StatusCode::BAD_REQUEST);
-    assert!(m.contains("novnc") && m.contains("console"), "{m}");
-    let r = s
-        .compute(
-            Method::POST,
-            &rc,
-            &admin,
-            Some(json!({"remote_console": {"protocol": "carrier-pigeon", "type": "x"}})),
-            Some("2.6"),
-        )
-        .await;
-    nova_error(&r, StatusCode::BAD_REQUEST);
+    nova_error(&r, StatusCode::NOT_FOUND);
+
+    let r = console("spice", "spice-html5", "2.6").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let spice = r.body["remote_console"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(spice.contains("/spice_auto.html?token="), "{spice}");
+    let r = console("serial", "serial", "2.6").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let serial = r.body["remote_console"]["url"].as_str().unwrap();
+    assert!(
+        serial.starts_with("ws://") && serial.contains("/?token="),
+        "{serial}"
+    );
+    // a type of another protocol, a type before its microversion, unknown ones
+    let m = nova_error(
+        &console("vnc", "spice-html5", "2.6").await,
+        StatusCode::BAD_REQUEST,
+    );
+    assert!(m.contains("Invalid console type spice-html5"), "{m}");
+    let m = nova_error(
+        &console("spice", "spice-direct", "2.96").await,
+        StatusCode::BAD_REQUEST,
+    );
+    assert!(m.contains("is not one of"), "{m}");
+    nova_error(
+        &console("carrier-pigeon", "x", "2.6").await,
+        StatusCode::BAD_REQUEST,
+    );
+    let m = nova_error(
+        &console("rdp", "rdp-html5", "2.6").await,
+        StatusCode::BAD_REQUEST,
+    );
+    assert!(m.contains("Unavailable console type rdp-html5"), "{m}");
+    nova_error(&console("vnc", "novnc", "2.5").await, StatusCode::NOT_FOUND);
+
+    // the legacy actions (2.1 to 2.5)
     let r = action(
         &s,
         &admin,
@@ -1934,8 +2023,27 @@ both_backends!(console_output_and_remote_consoles, |s: Server| async move {
         None,
     )
     .await;
-    let m = nova_error(&r, StatusCode::BAD_REQUEST);
-    assert!(m.contains("console"), "{m}");
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["console"]["type"], "novnc");
+    assert!(r.body["console"]["url"].as_str().unwrap().contains("token"));
+    let r = action(
+        &s,
+        &admin,
+        &id,
+        json!({"os-getSPICEConsole": {"type": "novnc"}}),
+        None,
+    )
+    .await;
+    nova_error(&r, StatusCode::BAD_REQUEST);
+    let r = action(
+        &s,
+        &admin,
+        &id,
+        json!({"os-getVNCConsole": {"type": "novnc"}}),
+        Some("2.6"),
+    )
+    .await;
+    nova_error(&r, StatusCode::NOT_FOUND);
     let r = s
         .compute(
             Method::POST,
@@ -1946,6 +2054,70 @@ both_backends!(console_output_and_remote_consoles, |s: Server| async move {
         )
         .await;
     nova_error(&r, StatusCode::NOT_FOUND);
+
+    // a console password change revokes the server's tokens
+    let r = lookup(token.to_string(), "2.31", admin.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = s
+        .compute(
+            Method::POST,
+            &format!("/servers/{id}/metadata"),
+            &admin,
+            Some(json!({"metadata": {"spice_passwd": "new-one"}})),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    nova_error(
+        &lookup(token.to_string(), "2.31", admin.clone()).await,
+        StatusCode::NOT_FOUND,
+    );
+    // other metadata leaves them alone
+    let r = console("vnc", "novnc", "2.6").await;
+    let url = r.body["remote_console"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = url.rsplit("%3D").next().unwrap().to_string();
+    let r = s
+        .compute(
+            Method::POST,
+            &format!("/servers/{id}/metadata"),
+            &admin,
+            Some(json!({"metadata": {"other": "x"}})),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        lookup(token.clone(), "2.31", admin.clone()).await.status,
+        StatusCode::OK
+    );
+    // a stopped server has no console
+    assert_eq!(
+        action(&s, &admin, &id, json!({"os-stop": null}), None)
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    s.wait_server(&admin, &id, "SHUTOFF", None, WAIT).await;
+    let m = nova_error(&console("vnc", "novnc", "2.6").await, StatusCode::CONFLICT);
+    assert!(m.contains("is not ready"), "{m}");
+    // deleting the server ends its tokens at once
+    let r = s
+        .compute(
+            Method::DELETE,
+            &format!("/servers/{id}"),
+            &admin,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    nova_error(
+        &lookup(token, "2.31", admin.clone()).await,
+        StatusCode::NOT_FOUND,
+    );
 });
 
 both_backends!(
@@ -2617,5 +2789,153 @@ both_backends_env!(
             Vec::<String>::new(),
             "guests of deleted servers left on the hypervisor"
         );
+    }
+);
+
+/// A stand-in for Debian's noVNC files (the proxy serves whatever directory it is
+/// given), made once per test process.
+fn console_web_dir() -> &'static str {
+    static DIR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("ferrostack-it-novnc-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("core")).unwrap();
+        std::fs::write(d.join("vnc.html"), "<title>noVNC stand-in</title>").unwrap();
+        std::fs::write(d.join("core/rfb.js"), "export default 1;").unwrap();
+        d.to_string_lossy().into_owned()
+    })
+}
+
+/// A raw HTTP/1.1 request to the console proxy; the status code of the answer.
+async fn raw_status(addr: &str, request: String) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match tokio::time::timeout(Duration::from_secs(10), s.read(&mut b)).await {
+            Ok(Ok(1)) => head.push(b[0]),
+            _ => break,
+        }
+    }
+    let line = String::from_utf8_lossy(&head).to_string();
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {line:?}"))
+}
+
+fn upgrade_request(addr: &str, path: &str, origin: Option<&str>) -> String {
+    let origin = origin
+        .map(|o| format!("Origin: {o}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: binary\r\n{origin}\r\n"
+    )
+}
+
+both_backends_env!(
+    console_proxy_refuses_before_the_upgrade,
+    &[("FERROSTACK_CONSOLE__NOVNC_DIR", console_web_dir())],
+    |s: Server| async move {
+        let admin = s.admin_token().await;
+        let image = s.active_image(&admin, "img").await;
+        let id = boot_active(&s, &admin, &image, "proxied").await;
+        let r = s
+            .compute(
+                Method::POST,
+                &format!("/servers/{id}/remote-consoles"),
+                &admin,
+                Some(json!({"remote_console": {"protocol": "vnc", "type": "novnc"}})),
+                Some("2.6"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let url = r.body["remote_console"]["url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let addr = url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let token = url.rsplit("%3D").next().unwrap().to_string();
+
+        // the web client's files, and nothing outside them
+        let page = s.client.get(&url).send().await.unwrap();
+        assert_eq!(
+            page.status(),
+            StatusCode::NOT_FOUND,
+            "vnc_auto.html is not in the stand-in"
+        );
+        let page = s
+            .client
+            .get(format!("http://{addr}/vnc.html"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(
+            page.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert!(page.text().await.unwrap().contains("noVNC stand-in"));
+        for path in ["/core/rfb.js", "/vnc.html?x=1"] {
+            let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            assert_eq!(raw_status(&addr, req).await, 200, "{path}");
+        }
+        for path in [
+            "/../vnc.html",
+            "/core/../../etc/passwd",
+            "//evil.example/x",
+            "/",
+            "/core",
+        ] {
+            let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            assert_eq!(raw_status(&addr, req).await, 404, "{path}");
+        }
+
+        // websockets: no token, a wrong one, a foreign Origin: refused before the
+        // upgrade; a good one gets as far as the console, which for the fake driver
+        // leads nowhere (502)
+        let ws = |path: String, origin: Option<&'static str>| {
+            let addr = addr.clone();
+            async move { raw_status(&addr, upgrade_request(&addr, &path, origin)).await }
+        };
+        assert_eq!(ws("/".into(), None).await, 403);
+        assert_eq!(ws("/?token=not-a-token".into(), None).await, 403);
+        let good = format!("/websockify?token={token}");
+        assert_eq!(ws(good.clone(), Some("http://evil.example")).await, 403);
+        assert_eq!(
+            ws(good.clone(), Some("https://evil.example:6080")).await,
+            403
+        );
+        assert_eq!(ws(format!("/?path=%3Ftoken%3D{token}"), None).await, 502);
+        let own = format!("http://{addr}");
+        let own: &'static str = Box::leak(own.into_boxed_str());
+        assert_eq!(ws(good.clone(), Some(own)).await, 502);
+        // the cookie spice_auto.html sets
+        let req = upgrade_request(&addr, "/websockify", None)
+            .replace("\r\n\r\n", &format!("\r\nCookie: token={token}\r\n\r\n"));
+        assert_eq!(raw_status(&addr, req).await, 502);
+
+        // deleted: the token is gone with the server
+        let r = s
+            .compute(
+                Method::DELETE,
+                &format!("/servers/{id}"),
+                &admin,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert_eq!(ws(good, None).await, 403);
     }
 );

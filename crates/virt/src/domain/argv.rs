@@ -22,7 +22,7 @@ pub(crate) fn opt(v: &str) -> String {
 }
 
 /// The `-netdev user,...` options of a user-mode NIC.
-fn user_netdev(id: &str, u: &UserNet) -> String {
+pub(super) fn user_netdev(id: &str, u: &UserNet) -> String {
     let mut v = format!(
         "user,id={id},net={},host={},dhcpstart={},ipv6=off",
         opt(&u.net),

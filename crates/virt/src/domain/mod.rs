@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use xml::libvirt_secret_xml;
+pub use xml::{QEMU_NS, UserNetXml, libvirt_secret_xml};
 
 /// The metadata key upstream reads a console password from.
 pub const SPICE_PASSWORD_KEY: &str = "spice_passwd";

@@ -268,3 +268,55 @@ fn spice_password_comes_from_metadata() {
     m.insert("spice_passwd".into(), "pw".into());
     assert_eq!(spice_password_from_metadata(&m).unwrap().expose(), "pw");
 }
+
+#[test]
+fn libvirt_driver_xml_passes_user_nics_through_with_acpi_encryption_and_passwords() {
+    let mut d = sample();
+    d.nics[0].backend = NicBackend::User(UserNet {
+        net: "10.0.0.0/24".into(),
+        gateway: "10.0.0.1".into(),
+        address: "10.0.0.7".into(),
+        dns: None,
+        hostname: Some("vm1".into()),
+        domain: None,
+        forwards: vec![HostForward {
+            host_addr: "127.0.0.1".into(),
+            host_port: 0,
+            guest_port: 22,
+        }],
+    });
+    d.serial.socket = Some("/i/x/serial.sock".into());
+    d.guest_agent = Some("/i/x/qga.sock".into());
+    let xml = d.to_libvirt_xml_with(UserNetXml::QemuCommandline);
+    validate("domain", &xml);
+    // libvirt 9.0 emits -no-acpi (gone in QEMU 10) without it
+    assert!(xml.contains("<features>\n    <acpi/>"), "{xml}");
+    assert!(xml.contains(&format!("xmlns:qemu=\"{QEMU_NS}\"")), "{xml}");
+    assert!(!xml.contains("<interface"), "{xml}");
+    assert!(xml.contains("<qemu:arg value=\"-netdev\"/>"));
+    assert!(xml.contains(
+        "<qemu:arg value=\"user,id=fsnet0,net=10.0.0.0/24,host=10.0.0.1,dhcpstart=10.0.0.7,ipv6=off,hostname=vm1,hostfwd=tcp:127.0.0.1:0-10.0.0.7:22\"/>"
+    ), "{xml}");
+    assert!(xml.contains(
+        "<qemu:arg value=\"virtio-net-pci,netdev=fsnet0,mac=fa:16:3e:00:11:22,addr=0x1f\"/>"
+    ));
+    // the encrypted disk names its libvirt secret, the consoles carry the password
+    assert!(xml.contains(
+        "<encryption format=\"luks\">\n          <secret type=\"passphrase\" uuid=\"0e9f8a4c-1111-4222-8333-444455556666\"/>"
+    ), "{xml}");
+    assert_eq!(
+        xml.matches("passwd=\"s3cr&lt;t&amp;&apos;&quot;\"").count(),
+        2
+    );
+    assert!(
+        xml.contains("<graphics type=\"vnc\" autoport=\"yes\""),
+        "{xml}"
+    );
+    // serial: a unix socket plus the log file console_output reads
+    assert!(xml.contains("<source mode=\"bind\" path=\"/i/x/serial.sock\"/>"));
+    assert!(xml.contains("<log file=\"/var/lib/fs/instances/x/console.log\" append=\"on\"/>"));
+    assert!(xml.contains("name=\"org.qemu.guest_agent.0\""));
+    // without user-mode NICs there is nothing to pass through
+    let plain = sample().to_libvirt_xml_with(UserNetXml::QemuCommandline);
+    assert!(!plain.contains("xmlns:qemu") && !plain.contains("qemu:commandline"));
+}

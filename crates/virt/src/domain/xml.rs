@@ -12,6 +12,21 @@ use super::{
     NOVA_VERSION, NicBackend, VirtType,
 };
 
+/// libvirt's namespace for QEMU command-line passthrough.
+pub const QEMU_NS: &str = "http://libvirt.org/schemas/domain/qemu/1.0";
+
+/// How user-mode (slirp) NICs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserNetXml {
+    /// `<interface type='user'>` with `<ip>` and `<portForward>` (the shape of
+    /// libvirt's passt backend; descriptive).
+    Interface,
+    /// No `<interface>`: the same `-netdev user,...,hostfwd=...` and `-device`
+    /// arguments the QEMU driver uses, in `<qemu:commandline>` (what libvirt 9.0
+    /// can run: its slirp has no port forwards; see ADR 0005).
+    QemuCommandline,
+}
+
 type W = Writer<Vec<u8>>;
 type XmlResult = std::io::Result<()>;
 
@@ -27,49 +42,105 @@ fn path_str(p: &Path) -> String {
 
 impl GuestDomain {
     pub fn to_libvirt_xml(&self) -> String {
+        self.to_libvirt_xml_with(UserNetXml::Interface)
+    }
+
+    /// The XML with user-mode NICs rendered as `usernet` says (the libvirt driver
+    /// passes them through to QEMU: libvirt 9.0's slirp cannot forward ports).
+    pub fn to_libvirt_xml_with(&self, usernet: UserNetXml) -> String {
         let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
-        self.write_xml(&mut w)
+        self.write_xml(&mut w, usernet)
             .expect("writing XML to memory cannot fail");
         let mut out = String::from_utf8(w.into_inner()).expect("XML is UTF-8");
         out.push('\n');
         out
     }
 
-    fn write_xml(&self, w: &mut W) -> XmlResult {
-        w.create_element("domain")
-            .with_attribute(("type", self.virt_type.as_str()))
-            .write_inner_content(|w| {
-                text(w, "name", &self.name)?;
-                text(w, "uuid", &self.uuid)?;
-                w.create_element("memory")
-                    .with_attribute(("unit", "MiB"))
-                    .write_text_content(BytesText::new(&self.memory_mb.to_string()))?;
-                text(w, "vcpu", &self.vcpus.to_string())?;
-                if self.sysinfo {
-                    self.write_sysinfo(w)?;
-                }
-                self.write_os(w)?;
-                w.create_element("features").write_inner_content(|w| {
-                    w.create_element("acpi").write_empty()?;
-                    w.create_element("apic").write_empty()?;
-                    Ok::<_, std::io::Error>(())
-                })?;
-                if self.virt_type == VirtType::Kvm {
-                    w.create_element("cpu")
-                        .with_attribute(("mode", "host-model"))
-                        .write_empty()?;
-                }
-                w.create_element("clock")
-                    .with_attribute(("offset", "utc"))
-                    .write_empty()?;
-                text(w, "on_poweroff", "destroy")?;
-                text(w, "on_reboot", "restart")?;
-                text(w, "on_crash", "destroy")?;
-                w.create_element("devices")
-                    .write_inner_content(|w| self.write_devices(w))?;
+    fn write_xml(&self, w: &mut W, usernet: UserNetXml) -> XmlResult {
+        let passthrough: Vec<String> = match usernet {
+            UserNetXml::Interface => Vec::new(),
+            UserNetXml::QemuCommandline => self.usernet_args(),
+        };
+        let mut root = w
+            .create_element("domain")
+            .with_attribute(("type", self.virt_type.as_str()));
+        if !passthrough.is_empty() {
+            root = root.with_attribute(("xmlns:qemu", QEMU_NS));
+        }
+        root.write_inner_content(|w| {
+            text(w, "name", &self.name)?;
+            text(w, "uuid", &self.uuid)?;
+            w.create_element("memory")
+                .with_attribute(("unit", "MiB"))
+                .write_text_content(BytesText::new(&self.memory_mb.to_string()))?;
+            text(w, "vcpu", &self.vcpus.to_string())?;
+            if self.sysinfo {
+                self.write_sysinfo(w)?;
+            }
+            self.write_os(w)?;
+            w.create_element("features").write_inner_content(|w| {
+                w.create_element("acpi").write_empty()?;
+                w.create_element("apic").write_empty()?;
                 Ok::<_, std::io::Error>(())
             })?;
+            if self.virt_type == VirtType::Kvm {
+                w.create_element("cpu")
+                    .with_attribute(("mode", "host-model"))
+                    .write_empty()?;
+            }
+            w.create_element("clock")
+                .with_attribute(("offset", "utc"))
+                .write_empty()?;
+            text(w, "on_poweroff", "destroy")?;
+            text(w, "on_reboot", "restart")?;
+            text(w, "on_crash", "destroy")?;
+            w.create_element("devices")
+                .write_inner_content(|w| self.write_devices(w, usernet))?;
+            if !passthrough.is_empty() {
+                w.create_element("qemu:commandline")
+                    .write_inner_content(|w| {
+                        for a in &passthrough {
+                            w.create_element("qemu:arg")
+                                .with_attribute(("value", a.as_str()))
+                                .write_empty()?;
+                        }
+                        Ok::<_, std::io::Error>(())
+                    })?;
+            }
+            Ok::<_, std::io::Error>(())
+        })?;
         Ok(())
+    }
+
+    /// The `-netdev user,...` + `-device` arguments of the user-mode NICs (ids
+    /// `fsnet<N>`, apart from libvirt's own `net<N>`/`hostnet<N>`; PCI slots 0x1f
+    /// downwards, away from the ones libvirt assigns).
+    fn usernet_args(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        for (i, n) in self.nics.iter().enumerate() {
+            let NicBackend::User(u) = &n.backend else {
+                continue;
+            };
+            let id = format!("fsnet{i}");
+            let dev = if n.model == "virtio" {
+                "virtio-net-pci"
+            } else {
+                n.model.as_str()
+            };
+            a.extend([
+                "-netdev".to_string(),
+                super::argv::user_netdev(&id, u),
+                "-device".to_string(),
+                // a slot from the top: libvirt numbers its own devices from slot 2
+                // up and does not know this one
+                format!(
+                    "{dev},netdev={id},mac={},addr=0x{:x}",
+                    super::argv::opt(&n.mac),
+                    0x1f_usize.saturating_sub(i)
+                ),
+            ]);
+        }
+        a
     }
 
     fn write_sysinfo(&self, w: &mut W) -> XmlResult {
@@ -126,7 +197,7 @@ impl GuestDomain {
         Ok(())
     }
 
-    fn write_devices(&self, w: &mut W) -> XmlResult {
+    fn write_devices(&self, w: &mut W, usernet: UserNetXml) -> XmlResult {
         if let Some(e) = &self.emulator {
             text(w, "emulator", &path_str(e))?;
         }
@@ -134,6 +205,9 @@ impl GuestDomain {
             write_disk(w, d)?;
         }
         for n in &self.nics {
+            if usernet == UserNetXml::QemuCommandline && matches!(n.backend, NicBackend::User(_)) {
+                continue;
+            }
             let kind = match n.backend {
                 NicBackend::Tap => "ethernet",
                 NicBackend::User(_) => "user",

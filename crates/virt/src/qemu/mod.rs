@@ -35,10 +35,10 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::disk::ImageSource;
-use crate::domain::{ConsolePassword, GraphicsKind, GuestDomain, NicBackend};
+use crate::domain::{ConsolePassword, GraphicsKind, GraphicsListen, GuestDomain, NicBackend};
 use crate::driver::{
-    ConsoleEndpoint, ConsoleKind, Driver, DriverError, GuestEvent, HostResources, InstanceInfo,
-    PowerState, Result, SnapshotSpec, SpawnSpec, StopCause, tail_lines,
+    ConsoleEndpoint, ConsoleKind, ConsoleTarget, Driver, DriverError, GuestEvent, HostResources,
+    InstanceInfo, PowerState, Result, SnapshotSpec, SpawnSpec, StopCause, tail_lines,
 };
 use crate::pipeline::{Pipeline, PipelineConfig};
 use monitor::{ExitReason, Monitor, RunState};
@@ -94,6 +94,10 @@ struct SlotState {
     memory_mb: i64,
     /// A QEMU found running whose monitor could not be reached (yet).
     orphan_pid: Option<u32>,
+    /// The password the running QEMU's consoles ask for: the owner's
+    /// `spice_passwd`, or a random one set at start or re-attach that only the
+    /// console proxy knows.
+    console_password: Option<ConsolePassword>,
 }
 
 impl Slot {
@@ -264,6 +268,7 @@ impl QemuDriver {
                 vcpus: i64::from(domain.vcpus),
                 memory_mb: domain.memory_mb as i64,
                 orphan_pid: None,
+                console_password: None,
             }),
             stopping: AtomicBool::new(false),
         });
@@ -350,6 +355,17 @@ impl QemuDriver {
         let m = Monitor::attach(&slot.dir.join("qmp.sock"), pid, None)
             .await
             .map_err(|e| failed("attach", &slot.uuid, e))?;
+        // A random console password died with the process that set it: set the
+        // guest's consoles' password again (the owner's stays the same).
+        if let Ok(domain) = record::load_domain(&slot.dir) {
+            let pw = console_password_of(&domain);
+            match apply_console_password(&m, &domain, &pw).await {
+                Ok(()) => slot.lock().console_password = Some(pw),
+                Err(e) => {
+                    tracing::warn!(uuid = %slot.uuid, error = %e, "console password not set")
+                }
+            }
+        }
         {
             let mut st = slot.lock();
             st.monitor = Some(m.clone());
@@ -440,17 +456,14 @@ impl QemuDriver {
         let uuid = slot.uuid.as_str();
         let mut domain = record::load_domain(&slot.dir).map_err(|e| failed("start", uuid, e))?;
         let mut run = slot.run();
-        let console_password = domain
-            .graphics
-            .iter()
-            .find_map(|g| g.password.clone())
-            .unwrap_or_else(ConsolePassword::random);
+        let console_password = console_password_of(&domain);
         slot.stopping.store(true, Ordering::SeqCst);
         let r = self
             .launch(slot, &mut domain, &mut run, &console_password)
             .await;
         slot.stopping.store(false, Ordering::SeqCst);
         let m = r?;
+        slot.lock().console_password = Some(console_password);
         run.running = true;
         run.boot_id = self.boot_id.clone();
         run.pid = Some(m.pid());
@@ -469,6 +482,8 @@ impl QemuDriver {
         let dir = &slot.dir;
         let (secrets, guards) = self.pipeline.disk_secrets(uuid, domain)?;
         let mut port = run.ssh_port;
+        run.spice_port = pick_spice_port(domain, run.spice_port)
+            .map_err(|e| failed("start", uuid, format!("no free SPICE port: {e}")))?;
         let (child, pid) = loop {
             set_ssh_port(domain, port.unwrap_or(0));
             let mut argv = sockets_relative_to(domain, dir)
@@ -524,23 +539,7 @@ impl QemuDriver {
                 Some(json!({"shutdown": "poweroff", "reboot": "reset"})),
             )
             .await?;
-            for g in &domain.graphics {
-                let protocol = match g.kind {
-                    GraphicsKind::Vnc => "vnc",
-                    GraphicsKind::Spice => "spice",
-                };
-                let mut args = json!({"protocol": protocol, "password": console_password.expose()});
-                if g.kind == GraphicsKind::Vnc {
-                    args["connected"] = json!("keep");
-                }
-                m.execute("set_password", Some(args)).await?;
-                // a set password does not clear an earlier expiry: always both
-                m.execute(
-                    "expire_password",
-                    Some(json!({"protocol": protocol, "time": "never"})),
-                )
-                .await?;
-            }
+            apply_console_password(&m, domain, console_password).await?;
             let has_forward = domain
                 .nics
                 .iter()
@@ -765,6 +764,62 @@ fn sockets_relative_to(domain: &GuestDomain, dir: &Path) -> GuestDomain {
         }
     }
     d
+}
+
+/// The password a guest's consoles get at start: the owner's, else a random one.
+fn console_password_of(domain: &GuestDomain) -> ConsolePassword {
+    domain
+        .graphics
+        .iter()
+        .find_map(|g| g.password.clone())
+        .unwrap_or_else(ConsolePassword::random)
+}
+
+/// Sets every graphical console's password over QMP. A set password does not
+/// clear an earlier expiry (measured), so the expiry is always set too.
+async fn apply_console_password(
+    m: &Monitor,
+    domain: &GuestDomain,
+    password: &ConsolePassword,
+) -> std::result::Result<(), qmp::QmpError> {
+    for g in &domain.graphics {
+        let protocol = match g.kind {
+            GraphicsKind::Vnc => "vnc",
+            GraphicsKind::Spice => "spice",
+        };
+        let mut args = json!({"protocol": protocol, "password": password.expose()});
+        if g.kind == GraphicsKind::Vnc {
+            args["connected"] = json!("keep");
+        }
+        m.execute("set_password", Some(args)).await?;
+        m.execute(
+            "expire_password",
+            Some(json!({"protocol": protocol, "time": "never"})),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A TCP SPICE console (direct SPICE clients) needs a port QEMU cannot pick
+/// itself: the one it had when still free, else one the kernel hands out. `None`
+/// when the guest has no TCP SPICE console.
+fn pick_spice_port(domain: &mut GuestDomain, kept: Option<u16>) -> std::io::Result<Option<u16>> {
+    for g in &mut domain.graphics {
+        if let (GraphicsKind::Spice, GraphicsListen::Address { address, port }) =
+            (g.kind, &mut g.listen)
+        {
+            let free = |p: u16| std::net::TcpListener::bind((address.as_str(), p));
+            let l = match kept.map(free) {
+                Some(Ok(l)) => l,
+                _ => free(0)?,
+            };
+            let p = l.local_addr()?.port();
+            *port = Some(p);
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
 }
 
 /// The SSH forward's host port (0 = any) on the first user-mode NIC.
@@ -1033,12 +1088,7 @@ impl Driver for QemuDriver {
         let was_on = slot.monitor().is_some();
         self.stop_process(&slot, true).await?;
         let mut run = slot.run();
-        if !run.resize_backup {
-            let (from, to) = (slot.dir.join("disk"), slot.dir.join("disk.resize-orig"));
-            tokio::task::spawn_blocking(move || std::fs::copy(&from, &to))
-                .await
-                .map_err(|e| failed("resize", uuid, e))??;
-            run.resize_backup = true;
+        if self.pipeline.keep_resize_backup(uuid, &mut run).await? {
             slot.save_run(run).await?;
         }
         self.pipeline.grow_root(uuid, root_gb).await?;
@@ -1053,13 +1103,7 @@ impl Driver for QemuDriver {
         let slot = self.slot(uuid)?;
         let _op = slot.op.lock().await;
         let mut run = slot.run();
-        if run.resize_backup {
-            match tokio::fs::remove_file(slot.dir.join("disk.resize-orig")).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e.into()),
-            }
-            run.resize_backup = false;
+        if self.pipeline.drop_resize_backup(uuid, &mut run).await? {
             slot.save_run(run).await?;
         }
         Ok(())
@@ -1077,9 +1121,7 @@ impl Driver for QemuDriver {
         let was_on = slot.monitor().is_some();
         self.stop_process(&slot, true).await?;
         let mut run = slot.run();
-        if run.resize_backup {
-            tokio::fs::rename(slot.dir.join("disk.resize-orig"), slot.dir.join("disk")).await?;
-            run.resize_backup = false;
+        if self.pipeline.restore_resize_backup(uuid, &mut run).await? {
             slot.save_run(run).await?;
         }
         self.set_size(&slot, vcpus, memory_mb).await?;
@@ -1098,10 +1140,86 @@ impl Driver for QemuDriver {
         Ok(tail_lines(&text, tail))
     }
 
-    async fn console_endpoint(&self, _uuid: &str, _kind: ConsoleKind) -> Result<ConsoleEndpoint> {
-        Err(DriverError::Unsupported(
-            "graphical consoles (the console proxy)",
-        ))
+    async fn console_endpoint(&self, uuid: &str, kind: ConsoleKind) -> Result<ConsoleEndpoint> {
+        let slot = self.slot(uuid)?;
+        self.running_monitor(&slot, "console")?;
+        let domain = record::load_domain(&slot.dir).map_err(|e| failed("console", uuid, e))?;
+        let password = slot.lock().console_password.clone();
+        let user_password = domain.graphics.iter().any(|g| g.password.is_some());
+        let graphics = |want: GraphicsKind| {
+            domain
+                .graphics
+                .iter()
+                .find(|g| g.kind == want)
+                .ok_or(DriverError::Unsupported("this console (disabled)"))
+        };
+        let target = match kind {
+            ConsoleKind::Serial => {
+                let sock = domain
+                    .serial
+                    .socket
+                    .clone()
+                    .ok_or(DriverError::Unsupported("an interactive serial console"))?;
+                return Ok(ConsoleEndpoint {
+                    kind,
+                    target: ConsoleTarget::Unix(sock),
+                    password: None,
+                    user_password: false,
+                });
+            }
+            ConsoleKind::Vnc => graphics(GraphicsKind::Vnc)?.listen.clone(),
+            ConsoleKind::Spice => graphics(GraphicsKind::Spice)?.listen.clone(),
+        };
+        let target = match target {
+            GraphicsListen::Socket(p) => ConsoleTarget::Unix(slot.dir.join(p)),
+            GraphicsListen::Address { address, .. } => {
+                let port = slot
+                    .run()
+                    .spice_port
+                    .filter(|_| kind == ConsoleKind::Spice)
+                    .ok_or(DriverError::Unsupported(
+                        "a TCP VNC console under the qemu driver",
+                    ))?;
+                ConsoleTarget::Tcp {
+                    host: address,
+                    port,
+                }
+            }
+        };
+        Ok(ConsoleEndpoint {
+            kind,
+            target,
+            password: password
+                .ok_or_else(|| failed("console", uuid, "no console password set"))
+                .map(Some)?,
+            user_password,
+        })
+    }
+
+    async fn set_console_password(
+        &self,
+        uuid: &str,
+        password: Option<&ConsolePassword>,
+    ) -> Result<()> {
+        let slot = self.slot(uuid)?;
+        let _op = slot.op.lock().await;
+        let mut domain =
+            record::load_domain(&slot.dir).map_err(|e| failed("console password", uuid, e))?;
+        for g in &mut domain.graphics {
+            g.password = password.cloned();
+        }
+        record::save_domain(&slot.dir, &domain)
+            .await
+            .map_err(|e| failed("console password", uuid, e))?;
+        if let Some(m) = slot.monitor() {
+            let pw = console_password_of(&domain);
+            apply_console_password(&m, &domain, &pw)
+                .await
+                .map_err(|e| failed("console password", uuid, e))?;
+            slot.lock().console_password = Some(pw);
+            tracing::info!(uuid, "console password changed on the running guest");
+        }
+        Ok(())
     }
 
     async fn get_info(&self, uuid: &str) -> Result<InstanceInfo> {

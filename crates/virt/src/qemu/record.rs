@@ -27,6 +27,9 @@ pub struct RunRecord {
     pub suspended: bool,
     /// The host port forwarded to the guest's SSH (kept across restarts when free).
     pub ssh_port: Option<u16>,
+    /// The TCP port of the guest's SPICE console (kept across restarts when free).
+    #[serde(default)]
+    pub spice_port: Option<u16>,
     /// `resize` kept the root disk as it was (`disk.resize-orig`) for a revert.
     pub resize_backup: bool,
 }
