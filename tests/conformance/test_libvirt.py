@@ -419,3 +419,52 @@ def test_libvirt_change_password(guests, image, keypair, name):
     assert h.startswith("$6$") and crypt.crypt(pw, h) == h, line
     secrets_absent(guests, [pw])
     guests.cloud.openstack("server", "delete", "--wait", sid, fmt=None, timeout=90)
+
+
+def test_libvirt_consoles(guests, image, keypair, name):
+    """The consoles of libvirt guests (TCP VNC and SPICE, passwords in the domain XML)
+    through ferrostack's console proxy and directly: with the owner's spice_passwd the
+    proxy relays QEMU's own VNC authentication (the password is asked for), without it
+    the proxy logs in and offers None; the direct SPICE port takes only the owner's
+    password; `server set --property spice_passwd=NEW` changes it on the running domain
+    (`update-device --live`, no restart) and libvirt's XML says so."""
+    from spicelink import RfbOverWs, spice_link
+    from test_consoles import auth_token_info, console_url, token_of
+
+    pw = f"lv{uuid.uuid4().hex[:6]}"
+    sid = create(guests, name, image, keypair, "--property", f"spice_passwd={pw}")
+    open_sid = create(guests, f"{name}-open", image, keypair)
+    pid = guests.qemu_pid(sid)
+
+    rfb = RfbOverWs(console_url(guests, sid, "novnc"))
+    try:
+        types, chosen, server_name = rfb.handshake(password=pw)
+    finally:
+        rfb.close()
+    assert types == [2] and chosen == 2 and sid in server_name, (types, server_name)
+    rfb = RfbOverWs(console_url(guests, open_sid, "novnc"))
+    try:
+        types, chosen, server_name = rfb.handshake()
+    finally:
+        rfb.close()
+    assert types == [1] and open_sid in server_name, (types, server_name)
+
+    def direct(password, server=sid):
+        r = auth_token_info(guests, token_of(console_url(guests, server, "spice")))
+        assert r.status_code == 200, r.text
+        c = r.json()["console"]
+        return spice_link(c["host"], c["port"], password)
+
+    assert direct(pw) == 0
+    assert direct("wrong") == 7
+    assert direct("", server=open_sid) == 7, "a guest without spice_passwd is open to nobody"
+
+    new = f"nw{uuid.uuid4().hex[:6]}"
+    guests.cloud.openstack("server", "set", "--property", f"spice_passwd={new}", sid, fmt=None)
+    assert direct(new) == 0 and direct(pw) == 7
+    xml = virsh("dumpxml", "--security-info", f"instance-{sid}").stdout
+    assert f"passwd='{new}'" in xml, xml
+    assert guests.qemu_pid(sid) == pid, "the password change restarted the guest"
+    secrets_absent(guests, [pw, new])
+    for s in (sid, open_sid):
+        guests.cloud.openstack("server", "delete", "--wait", s, fmt=None, timeout=90)
