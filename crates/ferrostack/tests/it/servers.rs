@@ -2797,7 +2797,10 @@ both_backends_env!(
 fn console_web_dir() -> &'static str {
     static DIR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
-        let d = std::env::temp_dir().join(format!("ferrostack-it-novnc-{}", std::process::id()));
+        // under target/ (cargo's scratch space for integration tests), one per test
+        // process: nextest runs each test in a process of its own
+        let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("console-web-{}", std::process::id()));
         std::fs::create_dir_all(d.join("core")).unwrap();
         std::fs::write(d.join("vnc.html"), "<title>noVNC stand-in</title>").unwrap();
         std::fs::write(d.join("core/rfb.js"), "export default 1;").unwrap();
