@@ -69,6 +69,16 @@ pub fn with_common_layers(router: Router) -> Router {
 /// the binary's `serve`): a path of one or two segments with a trailing slash loses
 /// the slash (`/image/`, `/compute/v2.1/`).
 pub fn trim_service_root_slash(mut req: Request<axum::body::Body>) -> Request<axum::body::Body> {
+    // What the client sent stays readable (EC2 signatures cover the path as sent);
+    // axum keeps an OriginalUri that is already there.
+    if req
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .is_none()
+    {
+        let original = axum::extract::OriginalUri(req.uri().clone());
+        req.extensions_mut().insert(original);
+    }
     let path = req.uri().path();
     let inner = path.strip_prefix('/').and_then(|p| p.strip_suffix('/'));
     // `/identity/`, `/compute/v2.1/`: at most two segments (a service root or a

@@ -6,6 +6,7 @@
 
 pub mod compute;
 pub mod console;
+pub mod ec2;
 pub mod errors;
 pub mod identity;
 pub mod image;
@@ -19,6 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use ferrostack_compute::Compute;
+use ferrostack_ec2::Ec2;
 use ferrostack_identity::Identity;
 use ferrostack_image::Images;
 use ferrostack_network::Networks;
@@ -32,6 +34,7 @@ pub struct AppState {
     pub image: Arc<Images>,
     pub compute: Arc<Compute>,
     pub network: Arc<Networks>,
+    pub ec2: Arc<Ec2>,
 }
 
 /// Where a router is mounted, for the links it renders.
@@ -74,7 +77,7 @@ pub fn all_services(state: AppState, public_urls: &ServiceUrls) -> Router {
                 public_url: public_urls.network.clone(),
             })),
         )
-        .nest("/ec2", not_yet("ec2"))
+        .nest("/ec2", ec2::router(state.clone()))
         .fallback(not_found)
 }
 
@@ -101,6 +104,8 @@ pub fn single_service(
             prefix: "",
             public_url,
         }))),
+        // The classic EC2 port: `/services/Cloud` (and any other path) answers.
+        "ec2" => Some(ec2::router(state)),
         _ => None,
     }
 }
@@ -112,19 +117,6 @@ pub struct ServiceUrls {
     pub image: Option<String>,
     pub compute: Option<String>,
     pub network: Option<String>,
-}
-
-/// Services that are advertised but arrive in later releases answer 501.
-fn not_yet(service: &'static str) -> Router {
-    Router::new().fallback(move || async move {
-        (
-            StatusCode::NOT_IMPLEMENTED,
-            axum::Json(serde_json::json!({
-                "error": {"code": 501, "title": "Not Implemented",
-                    "message": format!("The {service} service is not available in this release of ferrostack.")}
-            })),
-        )
-    })
 }
 
 async fn not_found() -> Response {

@@ -154,9 +154,9 @@ fn validate(c: &Config) -> anyhow::Result<()> {
         ) {
             anyhow::bail!("unknown service [services.{name}]");
         }
-        if !svc.listen.is_empty() && !matches!(name.as_str(), "identity" | "image") {
+        if !svc.listen.is_empty() && !matches!(name.as_str(), "identity" | "image" | "ec2") {
             anyhow::bail!(
-                "[services.{name}] listen: only identity and image can have their own port in this release"
+                "[services.{name}] listen: only identity, image and ec2 can have their own port in this release"
             );
         }
     }

@@ -78,7 +78,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     };
     let mut own_port: std::collections::HashMap<&'static str, String> = Default::default();
     let mut extra_listeners = Vec::new();
-    for name in ["identity", "image", "compute", "network"] {
+    for name in ["identity", "image", "compute", "network", "ec2"] {
         if let Some(svc) = cfg.services.get(name)
             && !svc.listen.is_empty()
         {
@@ -100,6 +100,14 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     let image_url = url_of("image");
     let compute_url = format!("{}/v2.1", url_of("compute"));
     let network_url = url_of("network");
+    // The classic EC2 port serves the API at `/services/Cloud`.
+    let ec2_url = svc_url(
+        "ec2",
+        own_port
+            .get("ec2")
+            .map(|u| format!("{u}/services/Cloud"))
+            .unwrap_or_else(|| format!("{base_url}/ec2")),
+    );
     let spec = BootstrapSpec {
         admin_password: (!cfg.bootstrap.admin_password.is_empty())
             .then(|| cfg.bootstrap.admin_password.clone()),
@@ -114,12 +122,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
             service("image", "glance", "Image (Glance v2)", image_url.clone()),
             service("compute", "nova", "Compute (Nova v2.1)", compute_url),
             service("network", "neutron", "Network (Neutron v2.0)", network_url),
-            service(
-                "ec2",
-                "ec2",
-                "EC2 Query API",
-                svc_url("ec2", format!("{base_url}/ec2")),
-            ),
+            service("ec2", "ec2", "EC2 Query API", ec2_url.clone()),
         ],
     };
     let outcome = identity
@@ -131,7 +134,6 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         .clone()
         .or_else(|| previous_password(state));
     let auth_url = format!("{identity_url}/v3");
-    let ec2_url = svc_url("ec2", format!("{base_url}/ec2"));
     ClientFiles {
         cloud_name: &cfg.bootstrap.cloud_name,
         auth_url: &auth_url,
@@ -202,11 +204,28 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         .await
         .context("cannot open the compute service")?,
     );
+    let ec2 = Arc::new(
+        ferrostack_ec2::Ec2::open(
+            db.clone(),
+            identity.clone(),
+            compute.clone(),
+            image.clone(),
+            network.clone(),
+            ferrostack_ec2::Settings {
+                region: cfg.bootstrap.region.clone(),
+                endpoint: ec2_url.clone(),
+                terminated_visible_secs: 3600,
+            },
+        )
+        .await
+        .context("cannot open the EC2 API")?,
+    );
     let app_state = AppState {
         identity: identity.clone(),
         image,
         compute: compute.clone(),
         network,
+        ec2,
     };
     let (stop, stop_rx) = watch::channel(false);
     crate::agent::start_controller(cfg, &compute, stop_rx.clone()).await?;
@@ -230,6 +249,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
             "image" => urls.image.clone(),
             "compute" => urls.compute.clone(),
             "network" => urls.network.clone(),
+            "ec2" => None,
             _ => urls.identity.clone(),
         };
         if let Some(r) = single_service(app_state.clone(), name, public) {

@@ -413,7 +413,7 @@ impl Identity {
     }
 
     /// Builds the validated view of a payload from the current database state.
-    async fn expand(&self, p: &Payload, epoch: u64) -> Result<ValidToken> {
+    pub(crate) async fn expand(&self, p: &Payload, epoch: u64) -> Result<ValidToken> {
         let invalid = || Error::NotFoundMessage("Failed to validate token".into());
         let user = match self.user(&p.user_id).await {
             Ok(u) => u,

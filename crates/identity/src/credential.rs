@@ -472,4 +472,61 @@ impl Identity {
         })
         .await
     }
+
+    /// For the EC2 Query API, in process: verifies a signed request against the
+    /// access key's secret and returns the caller as the credential's user on the
+    /// credential's project, with that user's effective roles there (the same
+    /// checks a token of that user and project passes). The request's time is
+    /// the API's business.
+    pub async fn ec2_context(
+        &self,
+        req: &SignedRequest,
+    ) -> std::result::Result<RequestContext, Ec2AuthError> {
+        if req.access.is_empty() || req.signature.is_empty() {
+            return Err(Ec2AuthError::Missing);
+        }
+        let cred = self
+            .ec2_secret(&req.access)
+            .await
+            .map_err(|e| Ec2AuthError::Internal(e.to_string()))?
+            .ok_or(Ec2AuthError::UnknownKey)?;
+        match ec2sig::verify(&cred.secret, req) {
+            Ok(()) => {}
+            Err(ec2sig::SignatureError::Malformed(m)) => return Err(Ec2AuthError::Malformed(m)),
+            Err(_) => return Err(Ec2AuthError::BadSignature),
+        }
+        let project_id = cred.tenant_id.clone().ok_or(Ec2AuthError::NotAllowed)?;
+        let now = unix_now();
+        let payload = Payload {
+            user_id: cred.user_id.clone(),
+            methods: vec![Method::Ec2Credential],
+            scope: ScopeRef::Project(project_id),
+            expires_at: now + 60,
+            issued_at_us: (ferrostack_core::time::now().unix_timestamp_nanos() / 1000) as i64,
+            audit_ids: vec![new_audit_id()],
+            application_credential_id: None,
+        };
+        match self.expand(&payload, self.epoch()).await {
+            Ok(v) => Ok(v.context),
+            Err(Error::Internal(e)) => Err(Ec2AuthError::Internal(e.to_string())),
+            Err(_) => Err(Ec2AuthError::NotAllowed),
+        }
+    }
+}
+
+/// Why an EC2-signed request was not accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Ec2AuthError {
+    #[error("no access key or signature")]
+    Missing,
+    #[error("unknown access key")]
+    UnknownKey,
+    #[error("signature does not match")]
+    BadSignature,
+    #[error("malformed signature: {0}")]
+    Malformed(String),
+    #[error("the credential's user may not act on its project")]
+    NotAllowed,
+    #[error("internal error: {0}")]
+    Internal(String),
 }

@@ -136,6 +136,24 @@ impl Networks {
         }
     }
 
+    /// The network EC2 calls the project's default VPC: the one `Auto` picks when
+    /// there is one; otherwise the project's own oldest network, else the oldest
+    /// shared one. `None` when the project can use no network at all.
+    pub async fn default_network(&self, project: &str) -> Result<Option<Network>> {
+        let mut nets = self.usable_networks(project).await?;
+        if nets.len() <= 1 {
+            return Ok(nets.pop());
+        }
+        nets.sort_by(|a, b| {
+            (a.project_id != project, a.created_at, &a.id).cmp(&(
+                b.project_id != project,
+                b.created_at,
+                &b.id,
+            ))
+        });
+        Ok(nets.into_iter().next())
+    }
+
     /// A network `project` may attach to (its own or shared; admins any), or 404.
     async fn attachable_network(&self, project: &str, admin: bool, id: &str) -> Result<Network> {
         let n = records::network(&mut *self.conn().await?, id)

@@ -479,3 +479,31 @@ fn compare(sort: &[(String, bool)], a: &Server, b: &Server) -> Ordering {
     }
     Ordering::Equal
 }
+
+impl Compute {
+    /// The caller's project's servers, oldest first, with those deleted since
+    /// `deleted_since_us` (the EC2 API lists terminated instances for a while).
+    /// Any role on the project may read them, as `GET /servers`.
+    pub async fn project_servers(
+        &self,
+        ctx: &RequestContext,
+        deleted_since_us: i64,
+    ) -> Result<Vec<Server>> {
+        let project = ctx.project_id().ok_or_else(|| {
+            Error::Forbidden(
+                "Policy doesn't allow os_compute_api:servers:index to be performed.".into(),
+            )
+        })?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM servers WHERE project_id = $1 \
+             AND (deleted = $2 OR deleted_at_us >= $3) ORDER BY created_at_us, id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(project)
+            .bind(false)
+            .bind(deleted_since_us)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(records::from_row).collect()
+    }
+}

@@ -9,6 +9,7 @@ mod harness;
 
 mod auth;
 mod compute_catalog;
+mod ec2;
 mod image;
 mod lifecycle;
 mod network;
