@@ -251,7 +251,17 @@ impl Ec2 {
     pub async fn authenticate(&self, req: &HttpRequest) -> Result<Caller> {
         let all = req.all_params();
         let signed = signed_request(req, &all)?;
-        let ctx = match self.identity.ec2_context(&signed).await {
+        let mut outcome = self.identity.ec2_context(&signed).await;
+        // botocore presigns Query operations as POST (the operation's method)
+        // while the URL is then fetched with GET: a presigned URL is checked
+        // with the other verb too (the signature still covers every parameter).
+        if matches!(outcome, Err(Ec2AuthError::BadSignature)) && all.contains_key("X-Amz-Signature")
+        {
+            let mut other = signed.clone();
+            other.verb = if signed.verb == "GET" { "POST" } else { "GET" }.into();
+            outcome = self.identity.ec2_context(&other).await;
+        }
+        let ctx = match outcome {
             Ok(ctx) => ctx,
             Err(Ec2AuthError::Internal(e)) => return Err(Error::internal(e)),
             Err(Ec2AuthError::Malformed(_)) => return Err(incomplete()),

@@ -99,9 +99,10 @@ impl Kind {
 }
 
 /// The EC2 id of an OpenStack object.
+/// (The derivation lives in the guest crate, so the metadata service and the
+/// config drive give the guest the same ids.)
 pub fn ec2_id(kind: Kind, os_id: &str) -> String {
-    let digest = Sha256::digest(format!("{}:{os_id}", kind.as_str()).as_bytes());
-    format!("{}-{}", kind.prefix(), &hex::encode(digest)[..17])
+    ferrostack_guest::metadata::ec2_id(kind.prefix(), os_id)
 }
 
 /// A project's 12-digit account id.
@@ -118,6 +119,8 @@ mod tests {
     #[test]
     fn ids_are_stable_and_shaped_like_aws() {
         let a = ec2_id(Kind::Instance, "5f0c2c4e-0000-4000-8000-000000000001");
+        // Pinned: ids are stored and handed to guests; the derivation must not drift.
+        assert_eq!(a, "i-f41853b433c535340");
         assert_eq!(
             a,
             ec2_id(Kind::Instance, "5f0c2c4e-0000-4000-8000-000000000001")

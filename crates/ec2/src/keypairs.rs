@@ -18,6 +18,29 @@ use crate::{Ec2, Reply};
 
 const NOVA: ApiVersion = ApiVersion::new(2, 10);
 
+/// A new RSA 2048 key: (PKCS#1 PEM private key, OpenSSH public key).
+fn generate_rsa() -> Result<(String, String)> {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::traits::PublicKeyParts;
+    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(Error::internal)?;
+    let pem = key
+        .to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)
+        .map_err(Error::internal)?
+        .to_string();
+    let mpint = |b: Vec<u8>| ssh_key::Mpint::from_positive_bytes(&b).map_err(Error::internal);
+    let public = ssh_key::public::RsaPublicKey {
+        e: mpint(key.e().to_bytes_be())?,
+        n: mpint(key.n().to_bytes_be())?,
+    };
+    let openssh = ssh_key::PublicKey::new(
+        ssh_key::public::KeyData::Rsa(public),
+        "Generated-by-ferrostack-EC2",
+    )
+    .to_openssh()
+    .map_err(Error::internal)?;
+    Ok((pem, openssh))
+}
+
 fn key_type(public_key: &str) -> &'static str {
     if public_key.starts_with("ssh-ed25519") {
         "ed25519"
@@ -67,18 +90,29 @@ impl Ec2 {
         Ok(out)
     }
 
-    /// CreateKeyPair (`public_key` None: Nova generates an Ed25519 key, whatever
-    /// KeyType asks, and the private key is answered once) and ImportKeyPair.
+    /// CreateKeyPair (`public_key` None: an RSA key made here (PEM, as AWS answers)
+    /// for KeyType rsa, Nova's Ed25519 key (OpenSSH) for ed25519; the private key
+    /// is answered once and never stored) and ImportKeyPair.
     pub(crate) async fn add_key_pair(
         &self,
         ctx: &RequestContext,
         name: &str,
         public_key: Option<&str>,
+        key_type: &str,
         tags: Vec<(String, String)>,
     ) -> Result<Reply> {
         let mut body = json!({"keypair": {"name": name, "type": "ssh"}});
-        if let Some(pk) = public_key {
-            body["keypair"]["public_key"] = json!(pk);
+        let mut private_pem = None;
+        match public_key {
+            Some(pk) => body["keypair"]["public_key"] = json!(pk),
+            None if key_type == "rsa" => {
+                let (private, public) = tokio::task::spawn_blocking(generate_rsa)
+                    .await
+                    .map_err(Error::internal)??;
+                body["keypair"]["public_key"] = json!(public);
+                private_pem = Some(private);
+            }
+            None => {}
         }
         let created = self
             .compute
@@ -95,7 +129,7 @@ impl Ec2 {
             key_pair_id: ec2_id(Kind::KeyPair, &id),
             key_name: created.keypair.name,
             key_fingerprint: created.keypair.fingerprint,
-            key_material: created.private_key,
+            key_material: private_pem.or(created.private_key),
             tag_set: tag_items(tags),
         }))
     }

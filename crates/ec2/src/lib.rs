@@ -164,12 +164,19 @@ impl Ec2 {
                 self.describe_instance_types(ctx, &types, &filters, &paging)
                     .await
             }
-            A::CreateKeyPair { name, tags, .. } => self.add_key_pair(ctx, &name, None, tags).await,
+            A::CreateKeyPair {
+                name,
+                key_type,
+                tags,
+            } => self.add_key_pair(ctx, &name, None, &key_type, tags).await,
             A::ImportKeyPair {
                 name,
                 public_key,
                 tags,
-            } => self.add_key_pair(ctx, &name, Some(&public_key), tags).await,
+            } => {
+                self.add_key_pair(ctx, &name, Some(&public_key), "", tags)
+                    .await
+            }
             A::DescribeKeyPairs {
                 names,
                 ids,

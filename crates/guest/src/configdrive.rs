@@ -305,7 +305,7 @@ print(json.dumps({"instance-id": md["instance-id"], "local-hostname": md.get("lo
             v["files"]["/root/data.bin"],
             serde_json::json!([0, 1, 2, 255])
         );
-        assert_eq!(v["ec2"], "i-6d4a1b0e");
+        assert_eq!(v["ec2"], crate::metadata::ec2_instance_id(&g.uuid).as_str());
     }
 
     #[test]

@@ -137,29 +137,23 @@ pub fn network_data(g: &GuestData, version: &str) -> Option<Value> {
     at_least(version, "2015-10-15").then(|| netconf::network_data(g))
 }
 
-/// The EC2 id of the instance: `i-` and 8 hex digits. Upstream formats its integer
-/// database id; ferrostack has none, so it uses the first 8 hex digits of the uuid
-/// (stable for the server's life).
+/// An EC2 id: `prefix-` and 17 hex digits of SHA-256 over `prefix:id` (the length
+/// of AWS's current ids). The EC2 Query API names the same objects with the same
+/// function, so the guest's `instance-id` and `ami-id` are the API's ids.
+pub fn ec2_id(prefix: &str, os_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{prefix}:{os_id}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{}", &hex[..17])
+}
+
+/// The instance's EC2 id.
 pub fn ec2_instance_id(uuid: &str) -> String {
-    let hex: String = uuid
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .take(8)
-        .collect();
-    format!("i-{hex:0>8}")
+    ec2_id("i", uuid)
 }
 
 fn ec2_image_id(image: Option<&str>) -> String {
-    match image {
-        Some(id) => format!(
-            "ami-{:0>8}",
-            id.chars()
-                .filter(|c| c.is_ascii_hexdigit())
-                .take(8)
-                .collect::<String>()
-        ),
-        None => String::new(),
-    }
+    image.map(|id| ec2_id("ami", id)).unwrap_or_default()
 }
 
 /// The EC2 `meta-data` tree for `version` (dated EC2 version or `latest`), as JSON.
@@ -412,8 +406,9 @@ mod tests {
     fn ec2_tree_has_upstream_keys() {
         let g = sample();
         let m = ec2_meta_data(&g, "2009-04-04");
-        assert_eq!(m["instance-id"], "i-6d4a1b0e");
-        assert_eq!(m["ami-id"], "ami-00000001");
+        assert_eq!(m["instance-id"], ec2_id("i", &g.uuid));
+        assert!(m["instance-id"].as_str().unwrap().len() == 19);
+        assert_eq!(m["ami-id"], ec2_id("ami", g.image_id.as_deref().unwrap()));
         assert_eq!(m["public-keys"]["0"]["openssh-key"], g.keys[0].data);
         assert_eq!(m["placement"]["availability-zone"], "nova");
         assert_eq!(m["instance-type"], "m1.tiny");
