@@ -122,6 +122,19 @@ fn canonical_qs<'a>(params: impl Iterator<Item = (&'a String, &'a String)>) -> S
         .join("&")
 }
 
+/// AWS's Version 4 order: pairs sorted by their *encoded* names (botocore sorts
+/// the quoted pairs), which differs from the raw order for names holding
+/// reserved characters.
+fn canonical_qs_encoded<'a>(params: impl Iterator<Item = (&'a String, &'a String)>) -> String {
+    let mut pairs: Vec<(String, String)> = params.map(|(k, v)| (quote(k), quote(v))).collect();
+    pairs.sort();
+    pairs
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 fn header<'a>(headers: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
     headers
         .iter()
@@ -201,17 +214,21 @@ struct V4Flavor {
     /// keystoneclient: a POST's parameters travel in the body, so its canonical
     /// query string is empty.
     post_ignores_params: bool,
+    /// AWS: the canonical query is sorted by encoded names.
+    sort_encoded: bool,
 }
 
 const KEYSTONE_V4: V4Flavor = V4Flavor {
     skip_signature_param: false,
     collapse_spaces: false,
     post_ignores_params: true,
+    sort_encoded: false,
 };
 const AWS_V4: V4Flavor = V4Flavor {
     skip_signature_param: true,
     collapse_spaces: true,
     post_ignores_params: false,
+    sort_encoded: true,
 };
 
 fn sig_v4(
@@ -281,11 +298,15 @@ fn sig_v4(
     let query = if flavor.post_ignores_params && req.verb.eq_ignore_ascii_case("POST") {
         String::new()
     } else {
-        canonical_qs(
-            req.params
-                .iter()
-                .filter(|(k, _)| !(flavor.skip_signature_param && k.as_str() == "X-Amz-Signature")),
-        )
+        let params = req
+            .params
+            .iter()
+            .filter(|(k, _)| !(flavor.skip_signature_param && k.as_str() == "X-Amz-Signature"));
+        if flavor.sort_encoded {
+            canonical_qs_encoded(params)
+        } else {
+            canonical_qs(params)
+        }
     };
     let canonical_request = [
         req.verb.to_uppercase(),
