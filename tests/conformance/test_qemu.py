@@ -149,12 +149,13 @@ def tiny():
     return guest_image("tiny")
 
 
-def guest_cloud(tmp_path_factory):
+def guest_cloud(tmp_path_factory, env=None):
     """A qemu-driver cloud on SQLite (a generator for module fixtures): servers left by a
-    failed test are deleted, and any QEMU still running is killed, at the end."""
+    failed test are deleted, and any QEMU still running is killed, at the end. `env` adds
+    to SERVER_ENV."""
     need_qemu()
     tmp = tmp_path_factory.mktemp("qemu")
-    gen = _cloud("sqlite", tmp_path_factory, SERVER_ENV)
+    gen = _cloud("sqlite", tmp_path_factory, {**SERVER_ENV, **(env or {})})
     cloud = next(gen)
     try:
         yield Guests(cloud, tmp)

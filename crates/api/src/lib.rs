@@ -11,6 +11,7 @@ pub mod errors;
 pub mod identity;
 pub mod image;
 mod layers;
+pub mod metadata;
 pub mod network;
 
 use std::sync::Arc;

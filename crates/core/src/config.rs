@@ -36,6 +36,8 @@ pub struct Config {
     /// The browser console proxy (nova-novncproxy / spicehtml5proxy /
     /// serialproxy in one listener).
     pub console: ConsoleProxyConfig,
+    /// `[metadata]`: the metadata service guests reach at 169.254.169.254.
+    pub metadata: MetadataConfig,
     /// Per-service overrides: `[services.identity] listen = "0.0.0.0:5000"`.
     pub services: BTreeMap<String, ServiceConfig>,
 }
@@ -61,6 +63,7 @@ impl Default for Config {
             serial_console: SerialConsoleConfig::default(),
             consoleauth: ConsoleAuthConfig::default(),
             console: ConsoleProxyConfig::default(),
+            metadata: MetadataConfig::default(),
             services: BTreeMap::new(),
         }
     }
@@ -613,6 +616,34 @@ impl Default for ConsoleProxyConfig {
             allowed_origins: Vec::new(),
             novnc_dir: PathBuf::from("/usr/share/novnc"),
             spice_html5_dir: PathBuf::from("/usr/share/spice-html5"),
+        }
+    }
+}
+
+/// The metadata service (nova-api-metadata's job). Guests of the real drivers
+/// reach it at 169.254.169.254:80: their user-mode network makes that
+/// connection from their QEMU process on the host, a NAT rule for QEMU's user
+/// sends it to `listen`, and the service tells the guest by the QEMU process
+/// that owns the connection (never by an address or header the guest chooses).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetadataConfig {
+    /// Where the service listens on the host (a loopback address).
+    pub listen: String,
+    /// `auto` (when ferrostack runs as root with the qemu or libvirt driver and
+    /// `iptables` is there), `on` (fail to start otherwise) or `off` (config
+    /// drive only).
+    pub intercept: String,
+    /// Seconds an IMDSv2 token may live at most (AWS: 21600).
+    pub max_token_ttl: u32,
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        MetadataConfig {
+            listen: "127.0.0.1:8775".into(),
+            intercept: "auto".into(),
+            max_token_ttl: 21_600,
         }
     }
 }

@@ -232,6 +232,15 @@ impl Ec2 {
         }
     }
 
+    /// Whether the instance asked for IMDSv2 tokens (`MetadataOptions.HttpTokens`
+    /// = required); instances not made through EC2 never do.
+    pub async fn metadata_tokens_required(&self, server_id: &str) -> Result<bool> {
+        Ok(records::attrs(&self.db, &[server_id])
+            .await?
+            .get(server_id)
+            .is_some_and(|a| a.http_tokens == "required"))
+    }
+
     /// The 12-digit AWS account id of a project: every `ownerId` of its resources.
     pub fn account_id(project_id: &str) -> String {
         ids::account_id(project_id)

@@ -124,12 +124,25 @@ async fn driver(
     cfg: &Config,
     compute: &Arc<Compute>,
     stop: &watch::Receiver<bool>,
+) -> anyhow::Result<(Arc<dyn Driver>, &'static str)> {
+    let name = match cfg.compute.driver.as_str() {
+        "auto" => auto_driver(cfg),
+        "qemu" => "qemu",
+        "libvirt" => "libvirt",
+        "fake" => "fake",
+        "prepare" => "prepare",
+        other => anyhow::bail!("unknown [compute] driver {other:?}"),
+    };
+    Ok((driver_named(cfg, name, compute, stop).await?, name))
+}
+
+async fn driver_named(
+    cfg: &Config,
+    name: &str,
+    compute: &Arc<Compute>,
+    stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<Arc<dyn Driver>> {
     let c = &cfg.compute;
-    let name = match c.driver.as_str() {
-        "auto" => auto_driver(cfg),
-        other => other,
-    };
     match name {
         "qemu" => {
             let pc = pipeline_config(cfg)?;
@@ -196,11 +209,13 @@ async fn driver(
 }
 
 /// Starts the scheduler and, when configured, the in-process host agent.
+/// Starts the scheduler and (with `run_agent`) this host's agent; returns the
+/// name of the driver the agent runs (`None` without an agent).
 pub async fn start_controller(
     cfg: &Config,
     compute: &Arc<Compute>,
     stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<&'static str>> {
     compute.spawn_scheduler(stop.clone());
     if cfg.compute.run_agent {
         let host = if cfg.compute.host.is_empty() {
@@ -208,9 +223,10 @@ pub async fn start_controller(
         } else {
             cfg.compute.host.clone()
         };
+        let (d, name) = driver(cfg, compute, &stop).await?;
         let agent = Agent::new(
             compute.clone(),
-            driver(cfg, compute, &stop).await?,
+            d,
             host,
             cfg.compute.availability_zone.clone(),
         );
@@ -218,6 +234,7 @@ pub async fn start_controller(
             .start(stop)
             .await
             .context("cannot start the host agent")?;
+        return Ok(Some(name));
     }
-    Ok(())
+    Ok(None)
 }

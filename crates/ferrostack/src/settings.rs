@@ -42,6 +42,7 @@ const SECTIONS: &[&str] = &[
     "serial_console",
     "consoleauth",
     "console",
+    "metadata",
     "services",
 ];
 
@@ -146,6 +147,9 @@ fn validate(c: &Config) -> anyhow::Result<()> {
     }
     if c.credential.auth_ttl <= 0 {
         anyhow::bail!("credential.auth_ttl must be positive");
+    }
+    if !matches!(c.metadata.intercept.as_str(), "auto" | "on" | "off") {
+        anyhow::bail!("metadata.intercept must be auto, on or off");
     }
     for (name, svc) in &c.services {
         if !matches!(

@@ -225,10 +225,10 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         image,
         compute: compute.clone(),
         network,
-        ec2,
+        ec2: ec2.clone(),
     };
     let (stop, stop_rx) = watch::channel(false);
-    crate::agent::start_controller(cfg, &compute, stop_rx.clone()).await?;
+    let driver = crate::agent::start_controller(cfg, &compute, stop_rx.clone()).await?;
     let public_of = |name: &str| {
         cfg.services
             .get(name)
@@ -257,6 +257,21 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         }
     }
 
+    if let Some((l, uid)) = metadata_listener(cfg, driver).await? {
+        let service = ferrostack_api::metadata::MetadataService::new(
+            compute.clone(),
+            ec2.clone(),
+            Arc::new(move |peer| ferrostack_virt::metadata_route::guest_of_connection(peer, uid)),
+            Some(cfg.host.dhcp_domain.clone()).filter(|d| !d.is_empty()),
+            cfg.metadata.max_token_ttl,
+        );
+        servers.push(serve_with_peers(
+            l,
+            ferrostack_api::metadata::router(service),
+            stop_rx.clone(),
+        ));
+    }
+
     if let Some(l) = console_listener {
         let proxy = ferrostack_api::console::ConsoleProxy::new(
             compute.clone(),
@@ -267,7 +282,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
             cfg.console.allowed_origins.clone(),
         );
         tracing::info!(url = %console_base, "console proxy listening");
-        servers.push(serve_console(
+        servers.push(serve_with_peers(
             l,
             ferrostack_api::console::router(proxy),
             stop_rx.clone(),
@@ -339,8 +354,9 @@ fn console_settings(cfg: &Config, proxy: &str) -> ferrostack_compute::consoles::
     }
 }
 
-/// The console proxy's listener: the peer address is logged with each attach.
-fn serve_console(
+/// A listener whose handlers see the peer address (the console proxy logs it
+/// with each attach; the metadata service tells guests apart by it).
+fn serve_with_peers(
     listener: TcpListener,
     router: axum::Router,
     mut stop: watch::Receiver<bool>,
@@ -355,6 +371,67 @@ fn serve_console(
         })
         .await
     })
+}
+
+/// The metadata service's listener, when guests can reach it: ferrostack runs
+/// as root with a real driver (QEMU runs as another user, so its connections
+/// can be told from ferrostack's own) and the NAT rules for QEMU's user are in
+/// place. Returns the listener and QEMU's uid. `[metadata] intercept = on`
+/// makes any of that missing an error; `auto` a warning (the config drive
+/// still carries the guest's data).
+async fn metadata_listener(
+    cfg: &Config,
+    driver: Option<&str>,
+) -> anyhow::Result<Option<(TcpListener, u32)>> {
+    use ferrostack_virt::metadata_route as route;
+    let want = cfg.metadata.intercept.as_str();
+    if want == "off" {
+        return Ok(None);
+    }
+    let strict = want == "on";
+    let give_up = |why: String| -> anyhow::Result<Option<(TcpListener, u32)>> {
+        if strict {
+            anyhow::bail!("[metadata] intercept = on, but {why}");
+        }
+        tracing::info!("no metadata service at 169.254.169.254: {why}");
+        Ok(None)
+    };
+    let user = match driver {
+        Some("qemu") => {
+            if route::uid_of(&cfg.host.qemu_user).is_some() {
+                cfg.host.qemu_user.clone()
+            } else {
+                "nobody".to_string()
+            }
+        }
+        Some("libvirt") => "libvirt-qemu".to_string(),
+        _ => {
+            return give_up(
+                "no guest runs on a user-mode network here (fake or prepare driver)".into(),
+            );
+        }
+    };
+    if !tokio::task::spawn_blocking(route::available)
+        .await
+        .unwrap_or(false)
+    {
+        return give_up("it needs root and iptables".into());
+    }
+    let Some(uid) = route::uid_of(&user).filter(|u| *u != 0) else {
+        return give_up(format!("QEMU's user {user} has no uid other than root's"));
+    };
+    let listener = match bind(&cfg.metadata.listen).await {
+        Ok(l) => l,
+        Err(e) => return give_up(format!("cannot listen on {}: {e:#}", cfg.metadata.listen)),
+    };
+    let port = listener.local_addr()?.port();
+    match tokio::task::spawn_blocking(move || route::install(uid, port)).await? {
+        Ok(()) => {
+            tracing::info!(port, qemu_user = %user, "metadata service at 169.254.169.254 for guests");
+            Ok(Some((listener, uid)))
+        }
+        Err(e) => give_up(format!("the NAT rules could not be installed: {e}")),
+    }
 }
 
 fn serve(

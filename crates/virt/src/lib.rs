@@ -12,6 +12,7 @@ pub mod domain;
 pub mod driver;
 pub mod fake;
 pub mod libvirt;
+pub mod metadata_route;
 pub mod pipeline;
 pub mod prepare;
 pub mod probe;

@@ -7,6 +7,7 @@
 //! server gets a fault (ERROR for builds and deletes). It also registers and
 //! heartbeats its host and syncs power states periodically.
 
+pub mod guest;
 pub mod image_source;
 pub mod plan;
 
@@ -20,10 +21,7 @@ use futures::StreamExt;
 use ferrostack_core::RequestContext;
 use ferrostack_core::context::Scope;
 use ferrostack_network::Allocation;
-use ferrostack_virt::guest::{GuestIp, GuestRoute, GuestSubnet};
-use ferrostack_virt::{
-    Driver, DriverError, GuestEvent, PowerState, SnapshotSpec, SpawnSpec, SpecNic, StopCause,
-};
+use ferrostack_virt::{Driver, DriverError, GuestEvent, PowerState, SnapshotSpec, StopCause};
 
 use crate::error::{Error, Result};
 use crate::hosts::HostLink;
@@ -275,76 +273,6 @@ impl Agent {
         }
     }
 
-    async fn spawn_spec(&self, s: &Server) -> Result<SpawnSpec> {
-        let mut files = Vec::new();
-        for p in &s.doc.personality {
-            let bytes = crate::servers::request::decode_base64(&p.contents).ok_or_else(|| {
-                Error::BadRequest(format!(
-                    "Personality content for {} cannot be decoded",
-                    p.path
-                ))
-            })?;
-            files.push((p.path.clone(), bytes));
-        }
-        let user_data = match &s.doc.user_data {
-            Some(u) => Some(
-                crate::servers::request::decode_base64(u)
-                    .ok_or_else(|| Error::BadRequest("User data cannot be decoded".into()))?,
-            ),
-            None => None,
-        };
-        let details = self.compute.networks.nic_details(&s.doc.addresses).await?;
-        let nics = details
-            .into_iter()
-            .map(|d| SpecNic {
-                port_id: d.vif.port_id.clone(),
-                network_id: d.vif.network_id.clone(),
-                mac: d.vif.mac_address.clone(),
-                fixed_ips: d
-                    .vif
-                    .fixed_ips
-                    .iter()
-                    .map(|f| f.ip_address.clone())
-                    .collect(),
-                mtu: d.mtu,
-                addresses: d
-                    .addresses
-                    .into_iter()
-                    .map(|(address, sn)| guest_ip(address, sn))
-                    .collect(),
-            })
-            .collect();
-        Ok(SpawnSpec {
-            uuid: s.id.clone(),
-            name: s.name.clone(),
-            hostname: s.doc.hostname.clone(),
-            project_id: s.project_id.clone(),
-            user_id: s.user_id.clone(),
-            vcpus: s.vcpus,
-            memory_mb: s.memory_mb,
-            root_gb: s.root_gb,
-            ephemeral_gb: s.ephemeral_gb,
-            swap_mb: s.doc.flavor.swap_mb,
-            image_id: Some(s.image_ref.clone()).filter(|i| !i.is_empty()),
-            flavor_extra_specs: s.doc.flavor.extra_specs.clone(),
-            image_properties: s.doc.image_properties.clone(),
-            metadata: s.doc.metadata.clone(),
-            key_data: s.doc.key_data.clone(),
-            files,
-            user_data,
-            config_drive: s.doc.config_drive,
-            admin_password: s.doc.pending.admin_pass.clone(),
-            nics,
-            availability_zone: s.availability_zone.clone().unwrap_or_default(),
-            key_name: s.doc.key_name.clone(),
-            flavor_name: s.doc.flavor.name.clone(),
-            launch_index: u32::try_from(s.launch_index).unwrap_or(0),
-            reservation_id: s.reservation_id.clone(),
-            security_groups: s.doc.security_groups.clone(),
-            created_at: s.created_at_us / 1_000_000,
-        })
-    }
-
     /// Carries out one step against the driver (and the network/image services).
     /// Runs one step on the driver; returns the power state the driver reported
     /// when the step tells one (a spawn), which wins over the planned one.
@@ -368,7 +296,7 @@ impl Agent {
                 s.doc.addresses = vifs;
             }
             Step::Spawn => {
-                let spec = self.spawn_spec(s).await?;
+                let spec = self.compute.spawn_spec(s).await?;
                 let info = d.spawn(&spec).await.map_err(drv)?;
                 return Ok(Some(info.power_state));
             }
@@ -384,7 +312,7 @@ impl Agent {
             Step::Resume => d.resume(&s.id).await.map_err(drv)?,
             Step::Rebuild => {
                 d.destroy(&s.id).await.map_err(drv)?;
-                let spec = self.spawn_spec(s).await?;
+                let spec = self.compute.spawn_spec(s).await?;
                 d.spawn(&spec).await.map_err(drv)?;
                 if s.vm_state == VmState::Stopped {
                     d.power_off(&s.id).await.map_err(drv)?;
@@ -859,29 +787,5 @@ impl HostLink for Agent {
                 DriverError::Unsupported(m) => Error::NotImplemented(m.to_string()),
                 other => Error::Internal(Box::new(other)),
             })
-    }
-}
-
-/// A fixed address with its subnet, as the guest-data code wants it.
-fn guest_ip(address: String, sn: ferrostack_network::model::Subnet) -> GuestIp {
-    GuestIp {
-        address,
-        subnet: GuestSubnet {
-            id: sn.id,
-            cidr: sn.cidr,
-            ip_version: sn.ip_version,
-            gateway_ip: sn.gateway_ip,
-            dns_nameservers: sn.dns_nameservers,
-            host_routes: sn
-                .host_routes
-                .into_iter()
-                .map(|r| GuestRoute {
-                    destination: r.destination,
-                    nexthop: r.nexthop,
-                })
-                .collect(),
-            enable_dhcp: sn.enable_dhcp,
-            ipv6_address_mode: sn.ipv6_address_mode,
-        },
     }
 }

@@ -383,7 +383,7 @@ impl Compute {
     }
 
     /// Writes a user's change; the row must not have changed meanwhile.
-    async fn save(&self, mut s: Server, bump: bool) -> Result<Server> {
+    pub(crate) async fn save(&self, mut s: Server, bump: bool) -> Result<Server> {
         let expected = s.generation;
         if bump {
             s.attempts = 0;
