@@ -632,7 +632,7 @@ impl Ec2 {
                 Err(_) => records::release_token(&self.db, &project, token).await?,
             }
         }
-        let (reservation, servers) = result?;
+        let (_, servers) = result?;
         let attrs = Attrs {
             disable_api_termination: r.disable_api_termination,
             disable_api_stop: r.disable_api_stop,
@@ -649,7 +649,6 @@ impl Ec2 {
         for s in &servers {
             records::put_attrs(&self.db, &s.id, &attrs).await?;
         }
-        let _ = reservation;
         let lookup = self.lookup(ctx).await?;
         let views: Vec<Instance> = servers
             .iter()

@@ -76,7 +76,17 @@ async fn handle(
         body: body.to_vec(),
     };
     let params = req.action_params();
-    let sts = params.get("Action") == Some("GetCallerIdentity");
+    // STS and IAM callers (GetCallerIdentity, or any request signed for the sts/iam
+    // service) get the awsquery dialect's errors.
+    let scope_service = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split_once("Credential="))
+        .and_then(|(_, c)| c.split([',', ' ']).next())
+        .and_then(|c| c.split('/').nth(3))
+        .map(str::to_string);
+    let sts = params.get("Action") == Some("GetCallerIdentity")
+        || matches!(scope_service.as_deref(), Some("sts" | "iam"));
     let version = params
         .get("Version")
         .filter(|v| v.len() == 10 && v.bytes().all(|b| b.is_ascii_digit() || b == b'-'))

@@ -9,8 +9,8 @@ use ferrostack_identity::ec2sig::{SignedRequest, compute_signature};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::both_backends;
 use crate::harness::*;
+use crate::{both_backends, both_backends_env};
 
 struct Ec2User {
     access: String,
@@ -48,7 +48,20 @@ async fn ec2(
     params: &[(&str, &str)],
     tamper: bool,
 ) -> (StatusCode, String, bool) {
-    let host = s.base.trim_start_matches("http://").to_string();
+    ec2_at(s, &format!("{}/ec2/", s.base), u, params, tamper).await
+}
+
+/// The same to any EC2 URL.
+async fn ec2_at(
+    s: &Server,
+    url: &str,
+    u: &Ec2User,
+    params: &[(&str, &str)],
+    tamper: bool,
+) -> (StatusCode, String, bool) {
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = host.to_string();
     let mut p: BTreeMap<String, String> = params
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -63,7 +76,7 @@ async fn ec2(
         access: u.access.clone(),
         host,
         verb: "POST".into(),
-        path: "/ec2/".into(),
+        path: path.to_string(),
         params: p.clone(),
         ..Default::default()
     };
@@ -72,13 +85,7 @@ async fn ec2(
     if tamper {
         p.insert("MaxCount".into(), "9".into());
     }
-    let r = s
-        .client
-        .post(format!("{}/ec2/", s.base))
-        .form(&p)
-        .send()
-        .await
-        .unwrap();
+    let r = s.client.post(url).form(&p).send().await.unwrap();
     let status = r.status();
     let dated = r.headers().contains_key("date");
     (status, r.text().await.unwrap(), dated)
@@ -321,5 +328,45 @@ both_backends!(
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         assert!(terminated, "a terminated instance stays listed");
+    }
+);
+
+both_backends_env!(
+    ec2_on_its_classic_port_at_services_cloud,
+    &[("FERROSTACK_SERVICES__EC2__LISTEN", "127.0.0.1:0")],
+    |s: Server| async move {
+        let admin = s.admin_token().await;
+        let (u, _) = ec2_user(&s, &admin, "classic", "member").await;
+        // ec2rc.sh and the catalog name the classic URL
+        let rc = std::fs::read_to_string(s.state().join("ec2rc.sh")).unwrap();
+        let url = rc
+            .lines()
+            .find_map(|l| l.strip_prefix("export EC2_URL='"))
+            .and_then(|l| l.strip_suffix('\''))
+            .unwrap()
+            .to_string();
+        assert!(
+            url.ends_with("/services/Cloud") && !url.starts_with(&s.base),
+            "{url}"
+        );
+        let (st, body, _) = ec2_at(&s, &url, &u, &[("Action", "DescribeRegions")], false).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        assert!(
+            body.contains(&format!("<regionEndpoint>{url}</regionEndpoint>")),
+            "{body}"
+        );
+        let root = format!("{}/", url.trim_end_matches("/services/Cloud"));
+        let (st, body, _) = ec2_at(
+            &s,
+            &root,
+            &u,
+            &[("Action", "DescribeAvailabilityZones")],
+            false,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        // the main listener's /ec2 still answers
+        let (st, _, _) = ec2(&s, &u, &[("Action", "DescribeRegions")], false).await;
+        assert_eq!(st, StatusCode::OK);
     }
 );
