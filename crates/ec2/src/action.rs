@@ -47,6 +47,10 @@ pub struct RunRequest {
     pub private_ip: Option<String>,
     pub availability_zone: Option<String>,
     pub tags: Vec<(String, String)>,
+    /// Tags for the root volume (`TagSpecification` of `volume`).
+    pub volume_tags: Vec<(String, String)>,
+    /// The root device's size asked in `BlockDeviceMapping` (GiB), if any.
+    pub root_size: Option<i64>,
     pub client_token: Option<String>,
     pub disable_api_termination: bool,
     pub disable_api_stop: bool,
@@ -688,6 +692,8 @@ fn parse_run(p: &Params) -> Result<RunRequest> {
             .string("Placement.AvailabilityZone")
             .filter(|s| !s.is_empty()),
         tags: p.tag_specs("instance")?,
+        volume_tags: p.tag_specs("volume")?,
+        root_size: root_device(p)?,
         client_token,
         disable_api_termination: p.bool("DisableApiTermination")?.unwrap_or(false),
         disable_api_stop: p.bool("DisableApiStop")?.unwrap_or(false),
@@ -703,6 +709,53 @@ fn parse_run(p: &Params) -> Result<RunRequest> {
         },
         http_tokens,
     })
+}
+
+/// `BlockDeviceMapping.N`: only the root device (`/dev/vda`), deleted with the
+/// instance, of the flavor's size (checked at launch), on this cloud's one volume
+/// type, is what ferrostack's root disks are; anything else is refused rather
+/// than silently not done. Returns the size asked, if any.
+fn root_device(p: &Params) -> Result<Option<i64>> {
+    let bad = |m: String| Error::new(400, "InvalidBlockDeviceMapping", m);
+    let mut size = None;
+    for m in p.structs("BlockDeviceMapping") {
+        let dev = m.get("DeviceName").unwrap_or_default();
+        if !matches!(dev, "/dev/vda" | "vda") {
+            return Err(bad(format!(
+                "Only the root device /dev/vda can be mapped here (no extra volumes): {dev}"
+            )));
+        }
+        if m.get("NoDevice").is_some() || m.get("VirtualName").is_some() {
+            return Err(bad(
+                "The root device cannot be suppressed or be an instance store.".into(),
+            ));
+        }
+        let ebs = m.sub("Ebs");
+        if ebs.bool("DeleteOnTermination")? == Some(false) {
+            return Err(bad(
+                "Root disks are deleted with their instance here (DeleteOnTermination=false is not available)."
+                    .into(),
+            ));
+        }
+        if let Some(t) = ebs.get("VolumeType").filter(|t| *t != "standard") {
+            return Err(bad(format!(
+                "The volume type {t} is not available (this cloud has one: standard)."
+            )));
+        }
+        if ebs.bool("Encrypted")? == Some(true) {
+            return Err(bad(
+                "Encrypted root disks come from an instance type whose flavor has hw:ephemeral_encryption."
+                    .into(),
+            ));
+        }
+        if ebs.get("SnapshotId").is_some_and(|s| !s.is_empty()) {
+            return Err(bad(
+                "Root disks come from the image, not from a snapshot.".into()
+            ));
+        }
+        size = ebs.int("VolumeSize")?;
+    }
+    Ok(size)
 }
 
 fn parse_change(p: &Params) -> Result<AttrChange> {

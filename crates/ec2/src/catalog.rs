@@ -136,10 +136,10 @@ impl Ec2 {
         let flavors = self.flavors(ctx).await?;
         for t in types {
             if !flavors.iter().any(|f| &f.name == t) {
-                return Err(Error::invalid_value(
-                    "InstanceType",
-                    t,
-                    "The following supplied instance types do not exist.",
+                return Err(Error::new(
+                    400,
+                    "InvalidInstanceType",
+                    format!("The following supplied instance types do not exist: [{t}]"),
                 ));
             }
         }
@@ -509,12 +509,14 @@ impl Ec2 {
             .collect();
         self.remember(Kind::Volume, &pairs).await?;
         self.remember(Kind::Instance, &pairs).await?;
+        let stored = crate::records::tags(&self.db, Self::project(ctx)?).await?;
         let mut out = Vec::new();
         for s in &servers {
             if s.deleted {
                 continue;
             }
             let vol = ec2_id(Kind::Volume, &s.id);
+            let vol_tags = stored.get(&vol).cloned().unwrap_or_default();
             let inst = ec2_id(Kind::Instance, &s.id);
             let at = iso_us(s.launched_at_us.unwrap_or(s.created_at_us));
             let v = Volume {
@@ -545,7 +547,7 @@ impl Ec2 {
                     .is_some_and(|v| v.eq_ignore_ascii_case("true")),
                 multi_attach_enabled: false,
                 iops: 0,
-                tag_set: Items::default(),
+                tag_set: tag_items(vol_tags.clone()),
             };
             let ok = filters_hold(filters, |name| match name {
                 "volume-id" => Some(vec![v.volume_id.clone()]),

@@ -170,9 +170,14 @@ impl Ec2 {
             };
             let p = &mut out[i];
             if let Some(rg) = &r.remote_group {
+                // One EC2 pair covers both address families (Neutron keeps a rule each).
+                let group_id = ec2_id(Kind::SecurityGroup, rg);
+                if p.groups.item.iter().any(|g| g.group_id == group_id) {
+                    continue;
+                }
                 p.groups.item.push(GroupPair {
                     user_id: account.to_string(),
-                    group_id: ec2_id(Kind::SecurityGroup, rg),
+                    group_id,
                     group_name: all
                         .iter()
                         .find(|x| &x.id == rg)
@@ -205,6 +210,7 @@ impl Ec2 {
         let account = ids_account(project);
         let groups = self.project_groups(ctx).await?;
         let vpc = self.default_vpc_id(ctx).await?;
+        let stored = crate::records::tags(&self.db, project).await?;
         for id in ids {
             Kind::SecurityGroup.check(id)?;
             if !groups
@@ -253,7 +259,7 @@ impl Ec2 {
                     .permissions_view(g, &groups, "ingress", &account)
                     .into(),
                 ip_permissions_egress: self.permissions_view(g, &groups, "egress", &account).into(),
-                tag_set: Items::default(),
+                tag_set: tag_items(stored.get(&gid).cloned().unwrap_or_default()),
             };
             let keep = all_match(filters, |f| {
                 Some(match f.name.as_str() {
@@ -348,6 +354,7 @@ impl Ec2 {
         self.remember(Kind::SecurityGroup, &[(id.as_str(), project)])
             .await?;
         let gid = ec2_id(Kind::SecurityGroup, &id);
+        crate::records::put_tags(&self.db, project, &gid, &tags).await?;
         Ok(Reply::CreatedGroup(CreatedGroupReply {
             ret: true,
             security_group_arn: format!(
@@ -446,9 +453,11 @@ impl Ec2 {
                     .ok_or_else(|| {
                         Error::not_found("InvalidGroup.NotFound", "security group", gref)
                     })?;
-                let mut b = base("IPv4");
-                b["remote_group_id"] = json!(target.id);
-                out.push(b);
+                for family in ["IPv4", "IPv6"] {
+                    let mut b = base(family);
+                    b["remote_group_id"] = json!(target.id);
+                    out.push(b);
+                }
             }
             if p.cidrs.is_empty() && p.cidrs_v6.is_empty() && p.groups.is_empty() {
                 return Err(Error::missing("IpPermissions.N.IpRanges"));
@@ -466,21 +475,28 @@ impl Ec2 {
     ) -> Result<Reply> {
         let g = self.group(ctx, r).await?;
         for body in self.rule_bodies(ctx, &g, perms, direction).await? {
-            self.networks
+            let v6_pair = body.get("remote_group_id").is_some() && body["ethertype"] == "IPv6";
+            match self
+                .networks
                 .create(
                     ctx,
                     NKind::SecurityGroupRule,
                     json!({"security_group_rule": body}),
                 )
                 .await
-                .map_err(|e| match e {
-                    ferrostack_network::Error::Conflict { message, .. } => Error::new(
+            {
+                Ok(_) => {}
+                // the IPv6 half of a group pair may be there already (Neutron's default)
+                Err(ferrostack_network::Error::Conflict { .. }) if v6_pair => {}
+                Err(ferrostack_network::Error::Conflict { message, .. }) => {
+                    return Err(Error::new(
                         400,
                         "InvalidPermission.Duplicate",
                         format!("the specified rule already exists: {message}"),
-                    ),
-                    other => other.into(),
-                })?;
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(Reply::Return(ReturnReply { ret: true }))
     }
@@ -508,6 +524,8 @@ impl Ec2 {
             });
             match hit {
                 Some(rule) => doomed.push(rule.id.clone()),
+                // A group pair may exist for one family only (made over Neutron).
+                None if w.get("remote_group_id").is_some() && w["ethertype"] == "IPv6" => {}
                 None => {
                     return Err(Error::new(
                         400,

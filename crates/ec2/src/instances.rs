@@ -250,7 +250,7 @@ impl Ec2 {
                 status: "in-use",
                 mac_address: vif.mac_address.clone(),
                 private_ip_address: first.ip_address.clone(),
-                private_dns_name: private_dns(&first.ip_address),
+                private_dns_name: private_dns(&first.ip_address, &self.settings.region),
                 source_dest_check: a.source_dest_check,
                 interface_type: "interface",
                 group_set: groups.clone().into(),
@@ -270,7 +270,7 @@ impl Ec2 {
                     .enumerate()
                     .map(|(i, f)| PrivateIp {
                         private_ip_address: f.ip_address.clone(),
-                        private_dns_name: private_dns(&f.ip_address),
+                        private_dns_name: private_dns(&f.ip_address, &self.settings.region),
                         primary: i == 0,
                     })
                     .collect::<Vec<_>>()
@@ -646,8 +646,19 @@ impl Ec2 {
             .map(|s| (s.id.as_str(), s.project_id.as_str()))
             .collect();
         self.remember(Kind::Instance, &pairs).await?;
+        let volumes: Vec<(&str, &str)> = pairs.clone();
+        self.remember(Kind::Volume, &volumes).await?;
         for s in &servers {
             records::put_attrs(&self.db, &s.id, &attrs).await?;
+            if !r.volume_tags.is_empty() {
+                records::put_tags(
+                    &self.db,
+                    &s.project_id,
+                    &ec2_id(Kind::Volume, &s.id),
+                    &r.volume_tags,
+                )
+                .await?;
+            }
         }
         let lookup = self.lookup(ctx).await?;
         let views: Vec<Instance> = servers
@@ -693,6 +704,19 @@ impl Ec2 {
     ) -> Result<(String, Vec<Server>)> {
         let image = self.resolve(Kind::Image, &r.image_id).await?;
         let flavor = self.flavor_by_name(ctx, &r.instance_type).await?;
+        if let Some(size) = r.root_size
+            && size != flavor.root_gb.max(1)
+        {
+            return Err(Error::new(
+                400,
+                "InvalidBlockDeviceMapping",
+                format!(
+                    "Root disks have the size of their instance type: {} has {} GiB, {size} GiB was asked.",
+                    flavor.name,
+                    flavor.root_gb.max(1)
+                ),
+            ));
+        }
         let mut group_names: Vec<String> = r.security_groups.clone();
         if !r.security_group_ids.is_empty() {
             let groups = self.project_groups(ctx).await?;
@@ -1102,8 +1126,15 @@ impl Ec2 {
     }
 }
 
-fn private_dns(ip: &str) -> String {
-    format!("ip-{}.ec2.internal", ip.replace('.', "-"))
+/// AWS's private DNS name: `ec2.internal` in us-east-1, `<region>.compute.internal`
+/// elsewhere.
+fn private_dns(ip: &str, region: &str) -> String {
+    let domain = if region == "us-east-1" {
+        "ec2.internal".to_string()
+    } else {
+        format!("{}.compute.internal", region.to_ascii_lowercase())
+    };
+    format!("ip-{}.{domain}", ip.replace('.', "-"))
 }
 
 pub(crate) fn ids_account(project: &str) -> String {

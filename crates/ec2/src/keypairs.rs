@@ -64,6 +64,16 @@ fn map_err(name: &str) -> impl Fn(ferrostack_compute::Error) -> Error + '_ {
 }
 
 impl Ec2 {
+    /// The EC2 ids of the caller's key pairs.
+    pub(crate) async fn key_pair_ids(&self, ctx: &RequestContext) -> Result<Vec<String>> {
+        Ok(self
+            .key_pairs(ctx)
+            .await?
+            .iter()
+            .map(|k| ec2_id(Kind::KeyPair, &k.id.to_string()))
+            .collect())
+    }
+
     async fn key_pairs(&self, ctx: &RequestContext) -> Result<Vec<KeyPair>> {
         let mut out = Vec::new();
         let mut marker = None;
@@ -120,6 +130,13 @@ impl Ec2 {
             .await
             .map_err(map_err(name))?;
         let id = created.keypair.id.to_string();
+        crate::records::put_tags(
+            &self.db,
+            ctx.project_id().unwrap_or_default(),
+            &ec2_id(Kind::KeyPair, &id),
+            &tags,
+        )
+        .await?;
         self.remember(
             Kind::KeyPair,
             &[(id.as_str(), ctx.project_id().unwrap_or(""))],
@@ -143,6 +160,7 @@ impl Ec2 {
         include_public_key: bool,
     ) -> Result<Reply> {
         let keys = self.key_pairs(ctx).await?;
+        let stored = crate::records::tags(&self.db, ctx.project_id().unwrap_or_default()).await?;
         for n in names {
             if !keys.iter().any(|k| &k.name == n) {
                 return Err(Error::not_found("InvalidKeyPair.NotFound", "key pair", n));
@@ -177,13 +195,14 @@ impl Ec2 {
             if !keep {
                 continue;
             }
+            let tags = stored.get(&id).cloned().unwrap_or_default();
             out.push(KeyPairInfo {
                 key_pair_id: id,
                 key_name: k.name,
                 key_fingerprint: k.fingerprint,
                 key_type: kt.to_string(),
                 create_time: iso_us(k.created_at_us),
-                tag_set: Items::default(),
+                tag_set: tag_items(tags),
                 public_key: include_public_key.then_some(k.public_key),
             });
         }

@@ -38,11 +38,18 @@ pub use auth::{Caller, HttpRequest};
 pub use error::{Error, Result};
 pub use reply::Reply;
 
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    5_000_001,
-    "ec2",
-    include_str!("../migrations/5000001_ec2.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        5_000_001,
+        "ec2",
+        include_str!("../migrations/5000001_ec2.sql"),
+    ),
+    (
+        5_000_002,
+        "ec2 tags",
+        include_str!("../migrations/5000002_ec2_tags.sql"),
+    ),
+];
 
 /// What the EC2 API needs to know of the deployment.
 #[derive(Debug, Clone)]

@@ -113,7 +113,17 @@ impl Params {
         for spec in self.structs("TagSpecification") {
             let rt = spec.get("ResourceType").unwrap_or_default();
             if rt != resource {
-                if !rt.is_empty() && !matches!(rt, "volume" | "network-interface") {
+                if !matches!(
+                    rt,
+                    "instance"
+                        | "volume"
+                        | "network-interface"
+                        | "spot-instances-request"
+                        | "key-pair"
+                        | "security-group"
+                        | "image"
+                        | "snapshot"
+                ) {
                     return Err(Error::invalid_value(
                         "TagSpecification.ResourceType",
                         rt,

@@ -212,3 +212,85 @@ pub async fn put_attrs(db: &Db, server_id: &str, a: &Attrs) -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// Tags kept here (resources without an OpenStack place for them), by resource.
+pub async fn tags(
+    db: &Db,
+    project: &str,
+) -> Result<std::collections::BTreeMap<String, Vec<(String, String)>>> {
+    let rows = sqlx::query(
+        "SELECT resource_id, tag_key, tag_value FROM ec2_tags WHERE project_id = $1 \
+         ORDER BY resource_id, tag_key",
+    )
+    .bind(project)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    for r in rows {
+        out.entry(r.try_get("resource_id")?)
+            .or_default()
+            .push((r.try_get("tag_key")?, r.try_get("tag_value")?));
+    }
+    Ok(out)
+}
+
+pub async fn put_tags(
+    db: &Db,
+    project: &str,
+    resource: &str,
+    tags: &[(String, String)],
+) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    for (k, v) in tags {
+        sqlx::query(
+            "INSERT INTO ec2_tags (resource_id, tag_key, tag_value, project_id) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (project_id, resource_id, tag_key) DO UPDATE SET tag_value = $3",
+        )
+        .bind(resource)
+        .bind(k)
+        .bind(v)
+        .bind(project)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes tags of a resource: all of them, or the keys given (with a value,
+/// only when it matches).
+pub async fn delete_tags(
+    db: &Db,
+    project: &str,
+    resource: &str,
+    tags: &[(String, Option<String>)],
+) -> Result<()> {
+    if tags.is_empty() {
+        sqlx::query("DELETE FROM ec2_tags WHERE project_id = $1 AND resource_id = $2")
+            .bind(project)
+            .bind(resource)
+            .execute(db.pool())
+            .await?;
+        return Ok(());
+    }
+    for (k, v) in tags {
+        let q = match v {
+            Some(v) => sqlx::query(
+                "DELETE FROM ec2_tags WHERE project_id = $1 AND resource_id = $2 AND tag_key = $3 \
+                 AND tag_value = $4",
+            )
+            .bind(project)
+            .bind(resource)
+            .bind(k)
+            .bind(v),
+            None => sqlx::query(
+                "DELETE FROM ec2_tags WHERE project_id = $1 AND resource_id = $2 AND tag_key = $3",
+            )
+            .bind(project)
+            .bind(resource)
+            .bind(k),
+        };
+        q.execute(db.pool()).await?;
+    }
+    Ok(())
+}

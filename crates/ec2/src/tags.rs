@@ -14,12 +14,15 @@ use crate::error::{Error, Result};
 use crate::ids::{Kind, ec2_id};
 use crate::model::*;
 use crate::params::{Filter, all_match};
+use crate::records;
 use crate::reply::*;
 use crate::{Ec2, Reply};
 
 enum Resource {
     Instance(String),
     Image(String),
+    /// A resource whose tags are kept by the EC2 API itself (its EC2 id).
+    Stored(String),
 }
 
 /// JSON pointer escaping of a property name (`~` and `/`).
@@ -42,13 +45,42 @@ impl Ec2 {
         } else if id.starts_with("ami-") {
             Ok(Resource::Image(self.image(ctx, id).await?.id))
         } else {
-            Err(Error::new(
-                400,
-                "InvalidID",
-                format!(
-                    "The ID '{id}' is not valid: tags are kept on instances (i-) and images (ami-) in this cloud"
-                ),
-            ))
+            let visible = if id.starts_with("vol-") {
+                let os = self.resolve(Kind::Volume, id).await?;
+                self.compute.get_server(ctx, &os).await.is_ok()
+            } else if id.starts_with("sg-") {
+                Kind::SecurityGroup.check(id)?;
+                self.project_groups(ctx)
+                    .await?
+                    .iter()
+                    .any(|g| ec2_id(Kind::SecurityGroup, &g.id) == id)
+            } else if id.starts_with("vpc-") {
+                Kind::Vpc.check(id)?;
+                self.vpcs(ctx).await?.iter().any(|v| v.vpc_id == id)
+            } else if id.starts_with("subnet-") {
+                Kind::Subnet.check(id)?;
+                self.visible_subnets(ctx)
+                    .await?
+                    .iter()
+                    .any(|x| ec2_id(Kind::Subnet, &x.id) == id)
+            } else if id.starts_with("key-") {
+                Kind::KeyPair.check(id)?;
+                self.key_pair_ids(ctx).await?.iter().any(|k| k == id)
+            } else {
+                return Err(Error::new(
+                    400,
+                    "InvalidID",
+                    format!("The ID '{id}' is not valid"),
+                ));
+            };
+            if !visible {
+                return Err(Error::new(
+                    400,
+                    "InvalidID",
+                    format!("The ID '{id}' does not exist"),
+                ));
+            }
+            Ok(Resource::Stored(id.to_string()))
         }
     }
 
@@ -88,6 +120,9 @@ impl Ec2 {
                     self.compute
                         .set_server_metadata(ctx, &os, items, false)
                         .await?;
+                }
+                Resource::Stored(id) => {
+                    records::put_tags(&self.db, Self::project(ctx)?, &id, tags).await?;
                 }
                 Resource::Image(os) => {
                     let patch: Vec<serde_json::Value> = tags
@@ -136,6 +171,9 @@ impl Ec2 {
                             Err(e) => return Err(e.into()),
                         }
                     }
+                }
+                Resource::Stored(id) => {
+                    records::delete_tags(&self.db, Self::project(ctx)?, &id, tags).await?;
                 }
                 Resource::Image(os) => {
                     let image = self.images.get(ctx, &os).await?;
@@ -198,6 +236,24 @@ impl Ec2 {
                     resource_type: "image",
                     key: k.clone(),
                     value: v.clone(),
+                });
+            }
+        }
+        for (id, tags) in records::tags(&self.db, &project).await? {
+            let resource_type = match id.split('-').next().unwrap_or_default() {
+                "vol" => "volume",
+                "sg" => "security-group",
+                "vpc" => "vpc",
+                "subnet" => "subnet",
+                "key" => "key-pair",
+                _ => continue,
+            };
+            for (key, value) in tags {
+                out.push(TagDescription {
+                    resource_id: id.clone(),
+                    resource_type,
+                    key,
+                    value,
                 });
             }
         }

@@ -99,6 +99,7 @@ impl Ec2 {
             .list(ctx, NKind::Network, &ListQuery::default())
             .await?;
         let subnets = self.visible_subnets(ctx).await?;
+        let stored = crate::records::tags(&self.db, project).await?;
         let mut out = Vec::new();
         let mut pairs = Vec::new();
         for n in &nets.items {
@@ -130,10 +131,12 @@ impl Ec2 {
                 dhcp_options_id: "default",
                 instance_tenancy: "default",
                 is_default: default.as_deref() == Some(id.as_str()),
-                tag_set: if name.is_empty() {
-                    Items::default()
-                } else {
-                    tag_items([("Name".to_string(), name)])
+                tag_set: {
+                    let mut tags = stored.get(&vpc_id).cloned().unwrap_or_default();
+                    if !name.is_empty() && !tags.iter().any(|(k, _)| k == "Name") {
+                        tags.insert(0, ("Name".to_string(), name));
+                    }
+                    tag_items(tags)
                 },
             });
             pairs.push(id);
@@ -198,10 +201,12 @@ impl Ec2 {
         let pairs: Vec<(&str, &str)> = subnets.iter().map(|x| (x.id.as_str(), project)).collect();
         self.remember(Kind::Subnet, &pairs).await?;
         let zone = self.default_zone();
+        let stored = crate::records::tags(&self.db, project).await?;
         let mut seen_default = false;
         let mut all = Vec::new();
         for x in &subnets {
             let subnet_id = ec2_id(Kind::Subnet, &x.id);
+            let subnet_tags = stored.get(&subnet_id).cloned().unwrap_or_default();
             let is_default_net = default.as_deref() == Some(x.network_id.as_str());
             let default_for_az = is_default_net && !seen_default;
             seen_default |= default_for_az;
@@ -230,7 +235,7 @@ impl Ec2 {
                     enable_resource_name_dns_a_record: false,
                     enable_resource_name_dns_aaaa_record: false,
                 },
-                tag_set: Items::default(),
+                tag_set: tag_items(subnet_tags),
             });
         }
         for id in ids {

@@ -124,6 +124,11 @@ pub enum BenchCommand {
     /// same options against `POST /servers` → SSH through ferrostack, N servers at once,
     /// and ferrostack's RSS with N guests running.
     Boot(crate::bench::boot::BootBench),
+    /// The EC2 Query API beside moto's server mode in the same run: DescribeInstances
+    /// with 1,000 instances, RunInstances latency, the DescribeRegions floor, RSS.
+    /// moto (PyPI `moto[server]`) comes from `scripts/bench-venv`; without it only
+    /// ferrostack is measured.
+    Ec2(crate::bench::ec2::Ec2Bench),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -200,5 +205,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Boot(b),
         } => crate::bench::boot::run(b).await,
+        Command::Bench {
+            what: BenchCommand::Ec2(b),
+        } => crate::bench::ec2::run(b).await,
     }
 }

@@ -142,9 +142,21 @@ pub fn network_data(g: &GuestData, version: &str) -> Option<Value> {
 /// function, so the guest's `instance-id` and `ami-id` are the API's ids.
 pub fn ec2_id(prefix: &str, os_id: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{prefix}:{os_id}").as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}-{}", &hex[..17])
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut h = Sha256::new();
+    h.update(prefix.as_bytes());
+    h.update(b":");
+    h.update(os_id.as_bytes());
+    let digest = h.finalize();
+    let mut id = String::with_capacity(prefix.len() + 18);
+    id.push_str(prefix);
+    id.push('-');
+    for b in &digest[..9] {
+        id.push(HEX[usize::from(b >> 4)] as char);
+        id.push(HEX[usize::from(b & 15)] as char);
+    }
+    id.pop(); // 17 digits
+    id
 }
 
 /// The instance's EC2 id.

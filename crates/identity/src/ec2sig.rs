@@ -99,7 +99,7 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
 
 /// Percent-encodes all but the RFC 3986 unreserved characters, upper-case hex
 /// (Python's `urllib.parse.quote(s, safe='-_~')`, which is what both sides use).
-fn quote(s: &str) -> String {
+pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

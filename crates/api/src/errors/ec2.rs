@@ -89,21 +89,35 @@ pub fn xml_response(
     sts: bool,
     reply: &ferrostack_ec2::Reply,
 ) -> Result<Response, quick_xml::SeError> {
-    let inner = quick_xml::se::to_string_with_root("r", reply)?;
-    let members = inner
-        .strip_prefix("<r>")
-        .and_then(|s| s.strip_suffix("</r>"))
-        .unwrap_or("");
-    let body = if sts {
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{namespace}\">{members}<ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></{action}Response>",
-            escape(request_id)
-        )
+    // One buffer: the envelope's start, then the members serialized in place
+    // (quick-xml wraps them in a root element, replaced here), then its end.
+    let mut body = String::with_capacity(16 * 1024);
+    body.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
+    body.push_str(action);
+    body.push_str("Response xmlns=\"");
+    body.push_str(namespace);
+    body.push_str("\">");
+    if !sts {
+        body.push_str("<requestId>");
+        body.push_str(&escape(request_id));
+        body.push_str("</requestId>");
+    }
+    let start = body.len();
+    quick_xml::se::to_writer_with_root(&mut body, "r", reply)?;
+    if body[start..].starts_with("<r/>") {
+        body.truncate(start);
     } else {
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{namespace}\"><requestId>{}</requestId>{members}</{action}Response>",
-            escape(request_id)
-        )
-    };
+        body.replace_range(start..start + 3, "");
+        let end = body.len() - "</r>".len();
+        body.truncate(end);
+    }
+    if sts {
+        body.push_str("<ResponseMetadata><RequestId>");
+        body.push_str(&escape(request_id));
+        body.push_str("</RequestId></ResponseMetadata>");
+    }
+    body.push_str("</");
+    body.push_str(action);
+    body.push_str("Response>");
     Ok(xml(StatusCode::OK, body))
 }

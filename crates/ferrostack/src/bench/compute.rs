@@ -145,37 +145,7 @@ pub async fn run(opts: ComputeBench) -> anyhow::Result<()> {
     let mut c = Conn::open(&host).await?;
 
     // A tiny image to boot.
-    let (st, _, b) = c
-        .send(
-            "POST",
-            "/image/v2/images",
-            &[("x-auth-token", &token)],
-            Some(&json!({
-            "name": "bench", "disk_format": "raw", "container_format": "bare"})),
-        )
-        .await?;
-    if st != 201 {
-        bail!(
-            "image create answered {st}: {}",
-            String::from_utf8_lossy(&b)
-        );
-    }
-    let image: Value = serde_json::from_slice(&b)?;
-    let image = image["id"].as_str().context("image id")?.to_string();
-    let (st, _, b) = c
-        .send_bytes(
-            "PUT",
-            &format!("/image/v2/images/{image}/file"),
-            &token,
-            vec![0u8; 1 << 20],
-        )
-        .await?;
-    if st != 204 {
-        bail!(
-            "image upload answered {st}: {}",
-            String::from_utf8_lossy(&b)
-        );
-    }
+    let image = super::upload_image(&mut c, &token, "bench").await?;
     println!(
         "  idle RSS {:>6.1} MiB",
         rss_kib(server.pid, "VmRSS:") as f64 / 1024.0

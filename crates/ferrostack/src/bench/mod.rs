@@ -17,6 +17,7 @@
 pub mod boot;
 pub mod compute;
 pub mod disk;
+pub mod ec2;
 pub mod image;
 
 use std::path::Path;
@@ -541,4 +542,39 @@ pub async fn identity(opts: IdentityBench) -> anyhow::Result<()> {
         println!("state kept in {}", kept.display());
     }
     Ok(())
+}
+
+/// A 1 MiB raw image named `name`, created and uploaded through Glance; its id.
+async fn upload_image(c: &mut Conn, token: &str, name: &str) -> anyhow::Result<String> {
+    let (st, _, b) = c
+        .send(
+            "POST",
+            "/image/v2/images",
+            &[("x-auth-token", token)],
+            Some(&serde_json::json!({"name": name, "disk_format": "raw", "container_format": "bare"})),
+        )
+        .await?;
+    if st != 201 {
+        anyhow::bail!(
+            "image create answered {st}: {}",
+            String::from_utf8_lossy(&b)
+        );
+    }
+    let image: serde_json::Value = serde_json::from_slice(&b)?;
+    let image = anyhow::Context::context(image["id"].as_str(), "image id")?.to_string();
+    let (st, _, b) = c
+        .send_bytes(
+            "PUT",
+            &format!("/image/v2/images/{image}/file"),
+            token,
+            vec![0u8; 1 << 20],
+        )
+        .await?;
+    if st != 204 {
+        anyhow::bail!(
+            "image upload answered {st}: {}",
+            String::from_utf8_lossy(&b)
+        );
+    }
+    Ok(image)
 }

@@ -297,6 +297,66 @@ both_backends!(
             "{rules}"
         );
 
+        // Tags on a security group are kept by the EC2 API, per project.
+        let (st, body, _) = ec2(
+            &s,
+            &alice,
+            &[
+                ("Action", "CreateTags"),
+                ("ResourceId.1", sg.as_str()),
+                ("Tag.1.Key", "tier"),
+                ("Tag.1.Value", "web"),
+            ],
+            false,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        let (_, body, _) = ec2(
+            &s,
+            &alice,
+            &[
+                ("Action", "DescribeTags"),
+                ("Filter.1.Name", "resource-id"),
+                ("Filter.1.Value.1", sg.as_str()),
+            ],
+            false,
+        )
+        .await;
+        assert!(
+            body.contains(
+                "<resourceType>security-group</resourceType><key>tier</key><value>web</value>"
+            ),
+            "{body}"
+        );
+        let (_, body, _) = ec2(
+            &s,
+            &alice,
+            &[
+                ("Action", "DescribeSecurityGroups"),
+                ("GroupId.1", sg.as_str()),
+            ],
+            false,
+        )
+        .await;
+        assert!(
+            body.contains("<tagSet><item><key>tier</key><value>web</value></item></tagSet>"),
+            "{body}"
+        );
+        let (st, body, _) = ec2(
+            &s,
+            &bob,
+            &[
+                ("Action", "CreateTags"),
+                ("ResourceId.1", sg.as_str()),
+                ("Tag.1.Key", "x"),
+                ("Tag.1.Value", "y"),
+            ],
+            false,
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("<Code>InvalidID</Code>"), "{body}");
+
         // Terminate: listed as terminated afterwards, also by id.
         let (st, body, _) = ec2(
             &s,
