@@ -7,11 +7,10 @@
 use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 
 use ferrostack_core::RequestContext;
 use ferrostack_identity::credential::Ec2AuthError;
-use ferrostack_identity::ec2sig::{self, SignedRequest};
+use ferrostack_identity::ec2sig::{self, SignedRequest, parse_time};
 
 use crate::Ec2;
 use crate::error::{Error, Result};
@@ -82,26 +81,6 @@ impl HttpRequest {
         all.retain(|k, _| !SIGNING.contains(&k.as_str()));
         Params(all)
     }
-}
-
-/// Parses a signing time: ISO 8601 (`2026-12-07T12:00:00Z`, with or without
-/// fractions) or the basic form (`20261207T120000Z`).
-fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    use time::format_description::well_known::Rfc3339;
-    use time::macros::format_description;
-    let s = s.trim();
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Some(t);
-    }
-    let basic = format_description!("[year][month][day]T[hour][minute][second]Z");
-    if let Ok(t) = time::PrimitiveDateTime::parse(s, basic) {
-        return Some(t.assume_utc());
-    }
-    let no_zone = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
-    let main = s.trim_end_matches('Z').split('.').next().unwrap_or(s);
-    time::PrimitiveDateTime::parse(main, no_zone)
-        .ok()
-        .map(|t| t.assume_utc())
 }
 
 /// The request's time rules: V2 `Timestamp` within ±15 min or `Expires` not
@@ -285,6 +264,7 @@ pub use ec2sig::SignatureError;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::OffsetDateTime;
 
     fn req(
         pairs: &[(&str, &str)],

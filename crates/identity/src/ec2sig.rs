@@ -424,7 +424,9 @@ pub fn request_timestamp(req: &SignedRequest) -> Result<Option<OffsetDateTime>, 
         .ok_or_else(|| SignatureError::Malformed(format!("unreadable timestamp {raw:?}")))
 }
 
-fn parse_time(s: &str) -> Option<OffsetDateTime> {
+/// A signing time: RFC 3339, the basic form (`20261207T120000Z`) or ISO 8601
+/// without a zone (UTC).
+pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
     let s = s.trim();
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         return Some(t);
