@@ -603,7 +603,6 @@ impl Compute {
     pub async fn update_service(
         &self,
         ctx: &RequestContext,
-        v: ApiVersion,
         id: &str,
         body: &Value,
     ) -> Result<Service> {
@@ -680,7 +679,6 @@ impl Compute {
         };
         self.set_host_service(&host.id, enabled, reason_change, forced_down)
             .await?;
-        let _ = v;
         self.list_services(ctx, None, None)
             .await?
             .into_iter()

@@ -17,6 +17,7 @@ pub mod instance_actions;
 pub mod keypairs;
 pub mod quota_sets;
 pub mod quotas;
+mod records;
 mod rules;
 pub mod scheduler;
 pub mod server_groups;

@@ -361,10 +361,11 @@ impl Compute {
         Ok(())
     }
 
-    /// `GET /os-quota-class-sets/{class}`: only `default` has values of its own;
-    /// any other class shows the defaults, as in Nova.
+    /// `GET /os-quota-class-sets/{class}` (admin, as Nova's `ADMIN` rule): only
+    /// `default` has values of its own; any other class shows the defaults, as in
+    /// Nova.
     pub async fn quota_class_set(&self, ctx: &RequestContext) -> Result<QuotaLimits> {
-        let _ = ctx;
+        rules::admin(ctx, "os_compute_api:os-quota-class-sets:show")?;
         self.quota_defaults().await
     }
 

@@ -38,10 +38,7 @@ pub(crate) fn user_or_admin(ctx: &RequestContext, user_id: &str, rule: &str) -> 
     }
 }
 
-/// The current time in microseconds since the epoch.
-pub(crate) fn now_us() -> i64 {
-    i64::try_from(ferrostack_core::time::now().unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
-}
+pub(crate) use ferrostack_core::time::now_us;
 
 /// `2014-05-07T12:06:13.681238`: how Nova prints database datetimes
 /// (oslo's `to_primitive`: ISO 8601, microseconds, no zone).

@@ -13,9 +13,9 @@ use sqlx::Row;
 use crate::error::Result;
 use crate::hosts::{Host, all_hosts};
 use crate::instance_actions;
+use crate::records::servers as records;
 use crate::servers::create::now_us;
 use crate::servers::model::{Fault, Server, TaskState, VmState};
-use crate::servers::records;
 use crate::service::Compute;
 
 /// What a host has in use.

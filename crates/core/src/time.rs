@@ -13,6 +13,11 @@ pub fn unix_now() -> i64 {
     now().unix_timestamp()
 }
 
+/// Microseconds since the Unix epoch, the form row timestamps (`*_us`) take.
+pub fn now_us() -> i64 {
+    i64::try_from(now().unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
+}
+
 /// `2015-11-07T02:58:43.000000Z`: Keystone's token times (sub-second part always zero).
 pub fn keystone_time(unix: i64) -> String {
     let t = from_unix(unix);
@@ -29,16 +34,33 @@ pub fn keystone_time(unix: i64) -> String {
 
 /// `2015-11-07T02:58:43Z`: ISO 8601 without fractions (Nova, Glance, EC2).
 pub fn iso_time(unix: i64) -> String {
-    let t = from_unix(unix);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    IsoTime(unix).to_string()
+}
+
+/// [`iso_time`] as a `Display`, to write it into a larger output without a
+/// `String` of its own; `{:#}` leaves out the trailing `Z`.
+#[derive(Debug, Clone, Copy)]
+pub struct IsoTime(pub i64);
+
+impl std::fmt::Display for IsoTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = from_unix(self.0);
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )?;
+        if f.alternate() {
+            Ok(())
+        } else {
+            f.write_str("Z")
+        }
+    }
 }
 
 /// Parses an ISO 8601 / RFC 3339 time as clients send it (`...Z`, an offset, or

@@ -30,9 +30,7 @@ pub(crate) enum Power {
     Reboot,
 }
 
-pub(crate) fn now_us() -> i64 {
-    (ferrostack_core::time::now().unix_timestamp_nanos() / 1000) as i64
-}
+pub(crate) use ferrostack_core::time::now_us;
 
 pub(crate) fn iso_us(us: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000)

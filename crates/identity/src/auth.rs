@@ -647,9 +647,7 @@ fn merge_user(slot: &mut Option<User>, u: User) -> Result<()> {
     }
 }
 
-fn now_us() -> i64 {
-    (ferrostack_core::time::now().unix_timestamp_nanos() / 1000) as i64
-}
+use ferrostack_core::time::now_us;
 
 /// Keystone's token body.
 fn render_token(v: &ValidToken, catalog: Option<&[CatalogEntry]>) -> Value {

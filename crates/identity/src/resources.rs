@@ -20,9 +20,7 @@ use crate::service::{Identity, dup, merge_extra, to_json};
 const NAME_MAX: usize = 64;
 const USER_NAME_MAX: usize = 255;
 
-fn now_us() -> i64 {
-    ferrostack_core::time::now().unix_timestamp_nanos() as i64 / 1000
-}
+use ferrostack_core::time::now_us;
 
 /// A revocation event for everything issued so far matching `f`.
 pub(crate) fn event(f: impl FnOnce(&mut RevocationEvent)) -> RevocationEvent {

@@ -10,7 +10,6 @@ pub mod data;
 pub mod error;
 pub mod hash;
 pub mod inspect;
-pub mod limits;
 pub mod model;
 mod pipe;
 pub mod policy;

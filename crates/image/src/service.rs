@@ -73,10 +73,7 @@ pub struct Images {
     pub(crate) settings: Settings,
 }
 
-pub(crate) fn now_us() -> i64 {
-    let t = ferrostack_core::time::now();
-    i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
-}
+pub(crate) use ferrostack_core::time::now_us;
 
 impl Images {
     pub async fn open(

@@ -23,10 +23,7 @@ fn doc<T: DeserializeOwned>(r: &AnyRow) -> Result<T> {
     Ok(serde_json::from_str(&text)?)
 }
 
-pub fn now_us() -> i64 {
-    let t = ferrostack_core::time::now();
-    i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
-}
+pub use ferrostack_core::time::now_us;
 
 // --- networks -------------------------------------------------------------------------
 

@@ -291,8 +291,7 @@ pub trait Driver: Send + Sync {
         self.resize(uuid, vcpus, memory_mb, root_gb).await
     }
     /// The host address forwarded to the guest's SSH port, where the driver makes one.
-    async fn ssh_endpoint(&self, uuid: &str) -> Result<std::net::SocketAddr> {
-        let _ = uuid;
+    async fn ssh_endpoint(&self, _uuid: &str) -> Result<std::net::SocketAddr> {
         Err(DriverError::Unsupported("an SSH forward"))
     }
     /// The stream of [`GuestEvent`]s; the first caller gets it, later ones `None`.

@@ -90,7 +90,7 @@ pub struct Pipeline {
     disk_cache: &'static str,
     qemu_img: QemuImg,
     cache: ImageCache,
-    keys: DiskKeys,
+    keys: Arc<DiskKeys>,
 }
 
 fn failed(op: &'static str, uuid: &str, e: impl std::fmt::Display) -> DriverError {
@@ -114,6 +114,7 @@ impl Pipeline {
             },
         );
         let keys = DiskKeys::open(cfg.disk_keys_dir.clone(), cfg.instances_dir.clone())
+            .map(Arc::new)
             .map_err(|e| failed("open disk keys", "-", e))?;
         let disk_cache = if direct_io_supported(&cfg.instances_dir) {
             "none"
@@ -186,13 +187,14 @@ impl Pipeline {
             .map_err(|e| failed("encryption", uuid, e))?
         {
             Some(req) => {
-                let (secret_uuid, pass) = match self.keys.load(uuid, "disk") {
-                    Ok(k) => k,
-                    Err(_) => self
-                        .keys
-                        .create(uuid, "disk")
-                        .map_err(|e| failed("disk key", uuid, e))?,
-                };
+                // A new key is written and fsynced: off the reactor.
+                let (keys, id) = (self.keys.clone(), uuid.to_string());
+                let (secret_uuid, pass) = tokio::task::spawn_blocking(move || {
+                    keys.load(&id, "disk").or_else(|_| keys.create(&id, "disk"))
+                })
+                .await
+                .map_err(|e| failed("disk key", uuid, e))?
+                .map_err(|e| failed("disk key", uuid, e))?;
                 Some(EncryptionPlan {
                     mode: req.mode,
                     secret: DiskSecret::new(&pass).map_err(|e| failed("disk key", uuid, e))?,

@@ -12,7 +12,7 @@ use serde::Serialize;
 use ferrostack_compute::ApiVersion;
 use ferrostack_compute::servers::model::Server;
 use ferrostack_core::RequestContext;
-use ferrostack_core::time::iso_time;
+use ferrostack_core::time::IsoTime;
 
 use crate::identity::Base;
 
@@ -22,13 +22,81 @@ pub struct Link {
     pub href: String,
 }
 
+/// `{base}{/v2.1}/{kind}/{id}`, written straight into the response: a page of
+/// 1,000 servers has 4,000 links, and a `String` each showed in the profile.
+#[derive(Clone, Copy)]
+pub struct Href<'a> {
+    base: &'a str,
+    versioned: bool,
+    kind: &'static str,
+    id: &'a str,
+}
+
+impl std::fmt::Display for Href<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = if self.versioned { "/v2.1" } else { "" };
+        write!(f, "{}{v}/{}/{}", self.base, self.kind, self.id)
+    }
+}
+
+impl Serialize for Href<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[derive(Serialize)]
+pub struct HrefLink<'a> {
+    pub rel: &'static str,
+    pub href: Href<'a>,
+}
+
+fn bookmark<'a>(base: &'a Base, kind: &'static str, id: &'a str) -> [HrefLink<'a>; 1] {
+    [HrefLink {
+        rel: "bookmark",
+        href: Href {
+            base: &base.0,
+            versioned: false,
+            kind,
+            id,
+        },
+    }]
+}
+
+/// `2026-12-01T10:00:00Z` (`Iso`) or, for the OS-SRV-USG times,
+/// `2026-12-01T10:00:00.000000` (`Usage`), from microseconds, written in place.
+#[derive(Clone, Copy)]
+pub enum Stamp {
+    Iso(i64),
+    Usage(i64),
+}
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let us = match *self {
+            Stamp::Iso(us) | Stamp::Usage(us) => us,
+        };
+        let secs = IsoTime(us.div_euclid(1_000_000));
+        match self {
+            Stamp::Iso(_) => write!(f, "{secs}"),
+            Stamp::Usage(_) => write!(f, "{secs:#}.{:06}", us.rem_euclid(1_000_000)),
+        }
+    }
+}
+
+impl Serialize for Stamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[derive(Serialize)]
 #[serde(untagged)]
 pub enum ImageView<'a> {
     None(&'static str),
     Ref {
         id: &'a str,
-        links: [Link; 1],
+        links: [HrefLink<'a>; 1],
         #[serde(skip_serializing_if = "Option::is_none")]
         properties: Option<&'a BTreeMap<String, String>>,
     },
@@ -39,7 +107,7 @@ pub enum ImageView<'a> {
 pub enum FlavorView<'a> {
     Link {
         id: &'a str,
-        links: [Link; 1],
+        links: [HrefLink<'a>; 1],
     },
     Embedded {
         vcpus: i64,
@@ -71,7 +139,7 @@ pub struct NameView<'a> {
 pub struct FaultView<'a> {
     pub code: i64,
     pub message: &'a str,
-    pub created: String,
+    pub created: Stamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<&'a str>,
 }
@@ -91,14 +159,14 @@ pub struct ServerView<'a> {
     pub host_id: String,
     pub image: ImageView<'a>,
     pub flavor: FlavorView<'a>,
-    pub created: String,
-    pub updated: String,
+    pub created: Stamp,
+    pub updated: Stamp,
     pub addresses: BTreeMap<&'a str, Vec<AddressView<'a>>>,
     #[serde(rename = "accessIPv4")]
     pub access_ipv4: &'a str,
     #[serde(rename = "accessIPv6")]
     pub access_ipv6: &'a str,
-    pub links: [Link; 2],
+    pub links: [HrefLink<'a>; 2],
     #[serde(rename = "OS-DCF:diskConfig")]
     pub disk_config: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,9 +176,9 @@ pub struct ServerView<'a> {
     pub config_drive: &'static str,
     pub key_name: Option<&'a str>,
     #[serde(rename = "OS-SRV-USG:launched_at")]
-    pub launched_at: Option<String>,
+    pub launched_at: Option<Stamp>,
     #[serde(rename = "OS-SRV-USG:terminated_at")]
-    pub terminated_at: Option<String>,
+    pub terminated_at: Option<Stamp>,
     #[serde(rename = "OS-EXT-STS:task_state")]
     pub task_state: Option<&'static str>,
     #[serde(rename = "OS-EXT-STS:vm_state")]
@@ -193,20 +261,29 @@ pub struct ServerView<'a> {
     pub scheduler_hints: Opt<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
-fn us_iso(us: i64) -> String {
-    iso_time(us.div_euclid(1_000_000))
-}
-
 /// `2026-12-01T10:00:00.000000`: Nova's OS-SRV-USG times.
 pub fn usage_time(us: Option<i64>) -> Option<String> {
-    us.map(|us| {
-        let s = iso_time(us.div_euclid(1_000_000));
-        format!(
-            "{}.{:06}",
-            s.trim_end_matches('Z'),
-            us.rem_euclid(1_000_000)
-        )
-    })
+    us.map(|us| Stamp::Usage(us).to_string())
+}
+
+/// `self` and `bookmark` links of a server, written in place.
+pub fn server_links<'a>(base: &'a Base, id: &'a str) -> [HrefLink<'a>; 2] {
+    let href = |versioned| Href {
+        base: &base.0,
+        versioned,
+        kind: "servers",
+        id,
+    };
+    [
+        HrefLink {
+            rel: "self",
+            href: href(true),
+        },
+        HrefLink {
+            rel: "bookmark",
+            href: href(false),
+        },
+    ]
 }
 
 pub fn links(base: &Base, kind: &str, id: &str) -> [Link; 2] {
@@ -244,7 +321,7 @@ pub fn server_view<'a>(
     s: &'a Server,
     mv: ApiVersion,
     ctx: &RequestContext,
-    base: &Base,
+    base: &'a Base,
 ) -> ServerView<'a> {
     let admin = ctx.is_admin();
     let f = &s.doc.flavor;
@@ -261,10 +338,7 @@ pub fn server_view<'a>(
     } else {
         FlavorView::Link {
             id: &f.id,
-            links: [Link {
-                rel: "bookmark",
-                href: format!("{}/flavors/{}", base.0, f.id),
-            }],
+            links: bookmark(base, "flavors", &f.id),
         }
     };
     let image = if s.image_ref.is_empty() {
@@ -272,10 +346,7 @@ pub fn server_view<'a>(
     } else {
         ImageView::Ref {
             id: &s.image_ref,
-            links: [Link {
-                rel: "bookmark",
-                href: format!("{}/images/{}", base.0, s.image_ref),
-            }],
+            links: bookmark(base, "images", &s.image_ref),
             properties: mv.at_least(2, 98).then_some(&s.doc.image_properties),
         }
     };
@@ -300,7 +371,7 @@ pub fn server_view<'a>(
         .map(|fault| FaultView {
             code: fault.code,
             message: &fault.message,
-            created: us_iso(fault.created_us),
+            created: Stamp::Iso(fault.created_us),
             details: admin.then_some(fault.details.as_str()),
         });
     let v23 = admin && mv.at_least(2, 3);
@@ -314,12 +385,12 @@ pub fn server_view<'a>(
         host_id: s.host_id(),
         image,
         flavor,
-        created: us_iso(s.created_at_us),
-        updated: us_iso(s.updated_at_us),
+        created: Stamp::Iso(s.created_at_us),
+        updated: Stamp::Iso(s.updated_at_us),
         addresses: addresses(s),
         access_ipv4: &s.doc.access_ipv4,
         access_ipv6: &s.doc.access_ipv6,
-        links: links(base, "servers", &s.id),
+        links: server_links(base, &s.id),
         disk_config: "MANUAL",
         // Nova shows progress only while it means something.
         progress: matches!(
@@ -330,8 +401,8 @@ pub fn server_view<'a>(
         availability_zone: s.availability_zone.as_deref().unwrap_or(""),
         config_drive: if s.doc.config_drive { "True" } else { "" },
         key_name: s.doc.key_name.as_deref(),
-        launched_at: usage_time(s.launched_at_us),
-        terminated_at: usage_time(s.terminated_at_us),
+        launched_at: s.launched_at_us.map(Stamp::Usage),
+        terminated_at: s.terminated_at_us.map(Stamp::Usage),
         task_state: s.task_state.map(|t| t.as_str()),
         vm_state: s.vm_state.as_str(),
         power_state: s.power_state,
@@ -362,5 +433,33 @@ pub fn server_view<'a>(
         locked_reason: mv.at_least(2, 73).then_some(s.doc.locked_reason.as_deref()),
         pinned_availability_zone: mv.at_least(2, 96).then_some(s.doc.requested_az.as_deref()),
         scheduler_hints: mv.at_least(2, 100).then_some(&s.doc.scheduler_hints),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrostack_core::time::iso_time;
+
+    #[test]
+    fn stamps_are_novas_two_time_formats() {
+        let us = 1_764_583_200_123_456; // 2025-12-01T10:00:00.123456
+        assert_eq!(Stamp::Iso(us).to_string(), "2025-12-01T10:00:00Z");
+        assert_eq!(Stamp::Iso(us).to_string(), iso_time(us / 1_000_000));
+        assert_eq!(Stamp::Usage(us).to_string(), "2025-12-01T10:00:00.123456");
+        assert_eq!(Stamp::Usage(-1).to_string(), "1969-12-31T23:59:59.999999");
+        assert_eq!(
+            serde_json::to_string(&Stamp::Iso(0)).unwrap(),
+            "\"1970-01-01T00:00:00Z\""
+        );
+        let base = Base("http://h:1/compute".into());
+        let links = server_links(&base, "abc");
+        assert_eq!(
+            serde_json::to_value(&links).unwrap(),
+            serde_json::json!([
+                {"rel": "self", "href": "http://h:1/compute/v2.1/servers/abc"},
+                {"rel": "bookmark", "href": "http://h:1/compute/servers/abc"}
+            ])
+        );
     }
 }

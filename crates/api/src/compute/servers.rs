@@ -279,83 +279,38 @@ fn query_pairs(q: Option<&str>) -> Vec<(String, String)> {
     .unwrap_or_default()
 }
 
-async fn list_common(
-    s: &AppState,
-    c: &Caller,
-    q: Option<String>,
-    mv: ApiVersion,
+/// The `servers_links` of a page that may have more: the same query from after
+/// the page's last server.
+fn next_link(
+    pairs: Vec<(String, String)>,
+    more: bool,
+    last: Option<&str>,
+    limit: usize,
     base: &Base,
     detail: bool,
-) -> ApiResult {
-    let pairs = query_pairs(q.as_deref());
-    let page = s
-        .compute
-        .list_servers(
-            c.ctx(),
-            &ListQuery {
-                params: pairs.clone(),
-            },
-            mv,
-        )
-        .await?;
-    let mut next = None;
-    if page.more
-        && let Some(last) = page.servers.last()
-    {
-        let mut kept: Vec<(String, String)> =
-            pairs.into_iter().filter(|(k, _)| k != "marker").collect();
-        if !kept.iter().any(|(k, _)| k == "limit") {
-            kept.push(("limit".into(), page.limit.to_string()));
-        }
-        kept.push(("marker".into(), last.id.clone()));
-        let qs = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&kept)
-            .finish();
-        let path = if detail { "servers/detail" } else { "servers" };
-        next = Some([server_view::Link {
-            rel: "next",
-            href: format!("{}/v2.1/{path}?{qs}", base.0),
-        }]);
+) -> Option<[server_view::Link; 1]> {
+    let last = last.filter(|_| more)?;
+    let mut kept: Vec<(String, String)> =
+        pairs.into_iter().filter(|(k, _)| k != "marker").collect();
+    if !kept.iter().any(|(k, _)| k == "limit") {
+        kept.push(("limit".into(), limit.to_string()));
     }
-    #[derive(serde::Serialize)]
-    struct Summary<'a> {
-        id: &'a str,
-        name: &'a str,
-        links: [server_view::Link; 2],
-    }
-    #[derive(serde::Serialize)]
-    struct ListBody<T> {
-        servers: Vec<T>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        servers_links: Option<[server_view::Link; 1]>,
-    }
-    let ctx = c.ctx();
-    if detail {
-        let servers = page
-            .servers
-            .iter()
-            .map(|srv| server_view::server_view(srv, mv, ctx, base))
-            .collect();
-        return Ok(axum::Json(ListBody {
-            servers,
-            servers_links: next,
-        })
-        .into_response());
-    }
-    let servers = page
-        .servers
-        .iter()
-        .map(|srv| Summary {
-            id: &srv.id,
-            name: &srv.name,
-            links: server_view::links(base, "servers", &srv.id),
-        })
-        .collect();
-    Ok(axum::Json(ListBody {
-        servers,
-        servers_links: next,
-    })
-    .into_response())
+    kept.push(("marker".into(), last.to_string()));
+    let qs = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&kept)
+        .finish();
+    let path = if detail { "servers/detail" } else { "servers" };
+    Some([server_view::Link {
+        rel: "next",
+        href: format!("{}/v2.1/{path}?{qs}", base.0),
+    }])
+}
+
+#[derive(serde::Serialize)]
+struct ListBody<T> {
+    servers: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    servers_links: Option<[server_view::Link; 1]>,
 }
 
 async fn list(
@@ -365,7 +320,33 @@ async fn list(
     base: Base,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
-    list_common(&s, &c, q, mv, &base, false).await
+    let pairs = query_pairs(q.as_deref());
+    let query = ListQuery {
+        params: pairs.clone(),
+    };
+    let page = s.compute.list_server_names(c.ctx(), &query, mv).await?;
+    #[derive(serde::Serialize)]
+    struct Summary<'a> {
+        id: &'a str,
+        name: &'a str,
+        links: [server_view::Link; 2],
+    }
+    let last = page.servers.last().map(|s| s.id.as_str());
+    let servers_links = next_link(pairs, page.more, last, page.limit, &base, false);
+    let servers = page
+        .servers
+        .iter()
+        .map(|srv| Summary {
+            id: &srv.id,
+            name: &srv.name,
+            links: server_view::links(&base, "servers", &srv.id),
+        })
+        .collect();
+    Ok(axum::Json(ListBody {
+        servers,
+        servers_links,
+    })
+    .into_response())
 }
 
 async fn list_detail(
@@ -375,7 +356,24 @@ async fn list_detail(
     base: Base,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
-    list_common(&s, &c, q, mv, &base, true).await
+    let pairs = query_pairs(q.as_deref());
+    let query = ListQuery {
+        params: pairs.clone(),
+    };
+    let page = s.compute.list_servers(c.ctx(), &query, mv).await?;
+    let last = page.servers.last().map(|s| s.id.as_str());
+    let servers_links = next_link(pairs, page.more, last, page.limit, &base, true);
+    let ctx = c.ctx();
+    let servers = page
+        .servers
+        .iter()
+        .map(|srv| server_view::server_view(srv, mv, ctx, &base))
+        .collect::<Vec<_>>();
+    Ok(axum::Json(ListBody {
+        servers,
+        servers_links,
+    })
+    .into_response())
 }
 
 async fn create(
@@ -529,7 +527,7 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn parse_action(body: &Value, mv: ApiVersion) -> Result<(String, Value), Error> {
+fn parse_action(body: &Value) -> Result<(String, Value), Error> {
     let obj = body
         .as_object()
         .filter(|o| o.len() == 1)
@@ -538,7 +536,6 @@ fn parse_action(body: &Value, mv: ApiVersion) -> Result<(String, Value), Error> 
         .iter()
         .next()
         .ok_or_else(|| Error::BadRequest("There is no such action".into()))?;
-    let _ = mv;
     Ok((k.clone(), v.clone()))
 }
 
@@ -552,7 +549,7 @@ async fn action(
     body: Bytes,
 ) -> ApiResult {
     let body = json_body(&body)?;
-    let (name, arg) = parse_action(&body, mv)?;
+    let (name, arg) = parse_action(&body)?;
     let rid = request_id(&headers);
     let ctx = c.ctx();
     let act = match name.as_str() {

@@ -7,8 +7,8 @@ use ferrostack_virt::guest::{GuestData, GuestIp, GuestRoute, GuestSubnet};
 use ferrostack_virt::{SpawnSpec, SpecNic};
 
 use crate::error::{Error, Result};
+use crate::records::servers as records;
 use crate::servers::model::Server;
-use crate::servers::records;
 use crate::service::Compute;
 
 impl Compute {

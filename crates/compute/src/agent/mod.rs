@@ -26,9 +26,9 @@ use ferrostack_virt::{Driver, DriverError, GuestEvent, PowerState, SnapshotSpec,
 use crate::error::{Error, Result};
 use crate::hosts::HostLink;
 use crate::instance_actions;
+use crate::records::servers as records;
 use crate::servers::create::now_us;
 use crate::servers::model::{Fault, Server, TaskState, VmState};
-use crate::servers::records;
 use crate::service::Compute;
 use plan::{Step, after, event_name, plan};
 

@@ -239,7 +239,7 @@ impl Compute {
         let t = ConsoleType::parse(&row.console_type).ok_or_else(invalid_token)?;
         let s = {
             let mut conn = self.db.pool().acquire().await?;
-            crate::servers::records::load(&mut conn, &row.instance_uuid).await?
+            crate::records::servers::load(&mut conn, &row.instance_uuid).await?
         }
         .filter(|s| !s.deleted && s.vm_state == VmState::Active)
         .ok_or_else(invalid_token)?;

@@ -10,8 +10,8 @@ use rand::Rng;
 use crate::error::{Error, Result};
 use crate::instance_actions;
 use crate::quotas;
+use crate::records::servers as records;
 use crate::servers::model::{FlavorSnapshot, Pending, Server, ServerDoc, TaskState, VmState};
-use crate::servers::records;
 use crate::servers::request::CreateRequest;
 use crate::service::Compute;
 
@@ -311,10 +311,7 @@ pub fn server_group_hint(s: &Server) -> Option<String> {
         .map(str::to_string)
 }
 
-pub(crate) fn now_us() -> i64 {
-    let t = ferrostack_core::time::now();
-    t.unix_timestamp() * 1_000_000 + i64::from(t.microsecond())
-}
+pub(crate) use ferrostack_core::time::now_us;
 
 /// Resources one server of a flavor takes: (instances, cores, ram).
 pub(crate) fn flavor_resources(f: &FlavorSnapshot) -> (i64, i64, i64) {

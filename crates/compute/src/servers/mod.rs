@@ -6,5 +6,4 @@ pub mod create;
 pub mod model;
 pub mod ops;
 pub mod query;
-pub mod records;
 pub mod request;

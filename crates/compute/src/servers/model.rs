@@ -289,6 +289,22 @@ pub struct ServerDoc {
     pub last_error: Option<String>,
 }
 
+/// A server as `GET /servers` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerName {
+    pub id: String,
+    pub name: String,
+}
+
+impl From<Server> for ServerName {
+    fn from(s: Server) -> ServerName {
+        ServerName {
+            id: s.id,
+            name: s.name,
+        }
+    }
+}
+
 /// One server.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Server {
@@ -349,7 +365,7 @@ impl Server {
 }
 
 fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use ferrostack_core::RequestContext;
 use crate::error::{Error, Result};
 use crate::instance_actions;
 use crate::quotas;
+use crate::records::servers as records;
 use crate::servers::create::{check_metadata_quota, now_us, require_member};
 use crate::servers::model::{FlavorSnapshot, Server, TaskState, VmState};
-use crate::servers::records;
 use crate::service::Compute;
 
 /// A state-changing server action.
@@ -353,8 +353,7 @@ impl Compute {
 
     /// A server the caller may see (404 otherwise, as Nova answers).
     pub async fn get_server(&self, ctx: &RequestContext, id: &str) -> Result<Server> {
-        let mut conn = self.db.pool().acquire().await?;
-        let s = records::load(&mut conn, id)
+        let s = records::get(&self.db, id)
             .await?
             .ok_or_else(|| not_found(id))?;
         if s.deleted {

@@ -4,15 +4,16 @@
 //! sorts load the matching rows and finish in memory.
 
 use std::cmp::Ordering;
+use std::ops::ControlFlow;
 
 use regex::Regex;
-use sqlx::AssertSqlSafe;
 
 use ferrostack_core::RequestContext;
+use ferrostack_core::db::Param;
 
 use crate::error::{Error, Result};
-use crate::servers::model::{Server, vm_states_for_status};
-use crate::servers::records::{self, COLUMNS};
+use crate::records::servers::{self as records, COLUMNS};
+use crate::servers::model::{Server, ServerName, vm_states_for_status};
 use crate::service::Compute;
 use crate::version::ApiVersion;
 
@@ -47,31 +48,122 @@ fn truthy(v: &str) -> bool {
     )
 }
 
-enum Bind {
-    S(String),
-    I(i64),
-    B(bool),
-}
-
 /// A page of servers and whether more may follow.
-pub struct Page {
-    pub servers: Vec<Server>,
+pub struct Page<T> {
+    pub servers: Vec<T>,
     pub more: bool,
     pub limit: usize,
 }
 
+impl<T> Page<T> {
+    fn empty() -> Page<T> {
+        Page {
+            servers: Vec::new(),
+            more: false,
+            limit: 0,
+        }
+    }
+}
+
+/// The filters SQL cannot apply, checked row by row while the rows stream in.
+struct RowFilters {
+    name: Option<Regex>,
+    status: Option<Vec<String>>,
+    ip: Option<Regex>,
+    key_name: Option<String>,
+    tags: Vec<String>,
+    tags_any: Vec<String>,
+    not_tags: Vec<String>,
+    not_tags_any: Vec<String>,
+}
+
+impl RowFilters {
+    fn any(&self) -> bool {
+        self.name.is_some()
+            || self.status.is_some()
+            || self.ip.is_some()
+            || self.key_name.is_some()
+            || !self.tags.is_empty()
+            || !self.tags_any.is_empty()
+            || !self.not_tags.is_empty()
+            || !self.not_tags_any.is_empty()
+    }
+
+    /// The name test alone, before the rest of the row is decoded.
+    fn name_ok(&self, name: &str) -> bool {
+        self.name.as_ref().is_none_or(|re| re.is_match(name))
+    }
+
+    fn keep(&self, s: &Server) -> bool {
+        if !self.name_ok(&s.name) {
+            return false;
+        }
+        if let Some(names) = &self.status
+            && !names.iter().any(|n| n == s.status())
+        {
+            return false;
+        }
+        if let Some(re) = &self.ip
+            && !s
+                .doc
+                .addresses
+                .iter()
+                .flat_map(|v| v.fixed_ips.iter())
+                .any(|ip| re.is_match(&ip.ip_address))
+        {
+            return false;
+        }
+        if let Some(k) = &self.key_name
+            && s.doc.key_name.as_deref() != Some(k.as_str())
+        {
+            return false;
+        }
+        let has = |t: &String| s.doc.tags.contains(t);
+        if !self.tags.iter().all(has) {
+            return false;
+        }
+        if !self.tags_any.is_empty() && !self.tags_any.iter().any(has) {
+            return false;
+        }
+        if !self.not_tags.is_empty() && self.not_tags.iter().all(has) {
+            return false;
+        }
+        !self.not_tags_any.iter().any(has)
+    }
+}
+
 impl Compute {
-    /// `GET /servers[/detail]`.
+    /// `GET /servers/detail`: whole servers.
     pub async fn list_servers(
         &self,
         ctx: &RequestContext,
         q: &ListQuery,
         mv: ApiVersion,
-    ) -> Result<Page> {
+    ) -> Result<Page<Server>> {
+        self.list::<Server>(ctx, q, mv).await
+    }
+
+    /// `GET /servers`: ids and names; in the common case only those two columns
+    /// are read.
+    pub async fn list_server_names(
+        &self,
+        ctx: &RequestContext,
+        q: &ListQuery,
+        mv: ApiVersion,
+    ) -> Result<Page<ServerName>> {
+        self.list::<ServerName>(ctx, q, mv).await
+    }
+
+    async fn list<T: records::Projection>(
+        &self,
+        ctx: &RequestContext,
+        q: &ListQuery,
+        mv: ApiVersion,
+    ) -> Result<Page<T>> {
         let admin = ctx.is_admin();
         let mut wh: Vec<String> = Vec::new();
-        let mut binds: Vec<Bind> = Vec::new();
-        let arg = |b: Bind, binds: &mut Vec<Bind>| {
+        let mut binds: Vec<Param> = Vec::new();
+        let arg = |b: Param, binds: &mut Vec<Param>| {
             binds.push(b);
             format!("${}", binds.len())
         };
@@ -88,12 +180,12 @@ impl Compute {
         let project_filter = q.get("project_id").or(q.get("tenant_id"));
         if admin && (all_tenants || project_filter.is_some()) {
             if let Some(p) = project_filter {
-                let a = arg(Bind::S(p.to_string()), &mut binds);
+                let a = arg(Param::Text(p.to_string()), &mut binds);
                 wh.push(format!("project_id = {a}"));
             }
         } else {
             let p = ctx.project_id().unwrap_or("").to_string();
-            let a = arg(Bind::S(p), &mut binds);
+            let a = arg(Param::Text(p), &mut binds);
             wh.push(format!("project_id = {a}"));
         }
 
@@ -122,18 +214,18 @@ impl Compute {
         }
         let want_deleted = admin && q.get("deleted").is_some_and(truthy);
         if want_deleted {
-            let a = arg(Bind::B(true), &mut binds);
+            let a = arg(Param::Bool(true), &mut binds);
             wh.push(format!("deleted = {a}"));
         } else if changes_since.is_none() && changes_before.is_none() {
-            let a = arg(Bind::B(false), &mut binds);
+            let a = arg(Param::Bool(false), &mut binds);
             wh.push(format!("deleted = {a}"));
         }
         if let Some(t) = changes_since {
-            let a = arg(Bind::I(t * 1_000_000), &mut binds);
+            let a = arg(Param::Int(t * 1_000_000), &mut binds);
             wh.push(format!("updated_at_us >= {a}"));
         }
         if let Some(t) = changes_before {
-            let a = arg(Bind::I(t * 1_000_000 + 999_999), &mut binds);
+            let a = arg(Param::Int(t * 1_000_000 + 999_999), &mut binds);
             wh.push(format!("updated_at_us <= {a}"));
         }
 
@@ -152,25 +244,15 @@ impl Compute {
                     None if mv.at_least(2, 38) => {
                         return Err(Error::BadRequest("Invalid status value".to_string()));
                     }
-                    None => {
-                        return Ok(Page {
-                            servers: vec![],
-                            more: false,
-                            limit: 0,
-                        });
-                    }
+                    None => return Ok(Page::empty()),
                 }
             }
             if vms.is_empty() {
-                return Ok(Page {
-                    servers: vec![],
-                    more: false,
-                    limit: 0,
-                });
+                return Ok(Page::empty());
             }
             let list: Vec<String> = vms
                 .iter()
-                .map(|v| arg(Bind::S(v.as_str().to_string()), &mut binds))
+                .map(|v| arg(Param::Text(v.as_str().to_string()), &mut binds))
                 .collect();
             wh.push(format!("vm_state IN ({})", list.join(", ")));
             status_filter = Some(names);
@@ -191,7 +273,7 @@ impl Compute {
                 } else {
                     v.to_string()
                 };
-                let a = arg(Bind::S(v), &mut binds);
+                let a = arg(Param::Text(v), &mut binds);
                 wh.push(format!("{col} = {a}"));
             }
         }
@@ -202,19 +284,19 @@ impl Compute {
                 .next()
                 .unwrap_or(v)
                 .to_string();
-            let a = arg(Bind::S(id), &mut binds);
+            let a = arg(Param::Text(id), &mut binds);
             wh.push(format!("image_ref = {a}"));
         }
         if admin {
             for (param, col) in [("host", "host"), ("node", "host"), ("user_id", "user_id")] {
                 if let Some(v) = q.get(param) {
-                    let a = arg(Bind::S(v.to_string()), &mut binds);
+                    let a = arg(Param::Text(v.to_string()), &mut binds);
                     wh.push(format!("{col} = {a}"));
                 }
             }
         }
         if let Some(v) = q.get("locked").filter(|_| mv.at_least(2, 73)) {
-            let a = arg(Bind::B(truthy(v)), &mut binds);
+            let a = arg(Param::Bool(truthy(v)), &mut binds);
             wh.push(format!("locked = {a}"));
         }
 
@@ -253,15 +335,17 @@ impl Compute {
         } else {
             Default::default()
         };
-        let key_name = q.get("key_name").map(str::to_string);
-        let in_memory = name_re.is_some()
-            || ip_re.is_some()
-            || !tags.is_empty()
-            || !tags_any.is_empty()
-            || !not_tags.is_empty()
-            || !not_tags_any.is_empty()
-            || key_name.is_some()
-            || status_filter.is_some();
+        let filters = RowFilters {
+            name: name_re,
+            status: status_filter,
+            ip: ip_re,
+            key_name: q.get("key_name").map(str::to_string),
+            tags,
+            tags_any,
+            not_tags,
+            not_tags_any,
+        };
+        let in_memory = filters.any();
 
         // Sorting.
         let sort_keys = q.all("sort_key");
@@ -333,8 +417,7 @@ impl Compute {
         };
         let marker = match q.get("marker") {
             Some(m) => {
-                let mut conn = self.db.pool().acquire().await?;
-                let found = records::load(&mut conn, m).await?;
+                let found = records::get(&self.db, m).await?;
                 match found {
                     Some(s) if admin || Some(s.project_id.as_str()) == ctx.project_id() => Some(s),
                     _ => return Err(Error::BadRequest(format!("marker [{m}] not found"))),
@@ -343,11 +426,17 @@ impl Compute {
             None => None,
         };
 
-        let fast = default_sort && !in_memory;
-        let mut sql = format!("SELECT {COLUMNS} FROM servers");
-        if fast && let Some(m) = &marker {
-            let a = arg(Bind::I(m.created_at_us), &mut binds);
-            let b = arg(Bind::S(m.id.clone()), &mut binds);
+        // The default order is keyset-paged in SQL. Without row filters SQL also
+        // limits and only the view's columns are read; with them the rows stream
+        // in order until the page is full. Other orders load every matching row
+        // and sort here.
+        let keyset = default_sort;
+        let sql_limit = keyset && !in_memory;
+        let columns = if sql_limit { T::COLUMNS } else { COLUMNS };
+        let mut sql = format!("SELECT {columns} FROM servers");
+        if keyset && let Some(m) = &marker {
+            let a = arg(Param::Int(m.created_at_us), &mut binds);
+            let b = arg(Param::Text(m.id.clone()), &mut binds);
             wh.push(format!(
                 "(created_at_us < {a} OR (created_at_us = {a} AND id < {b}))"
             ));
@@ -362,73 +451,58 @@ impl Compute {
             .collect();
         sql.push_str(" ORDER BY ");
         sql.push_str(&order.join(", "));
-        if fast {
-            let a = arg(Bind::I(limit as i64 + 1), &mut binds);
+        if sql_limit {
+            let a = arg(Param::Int(limit as i64 + 1), &mut binds);
             sql.push_str(&format!(" LIMIT {a}"));
         }
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for b in binds {
-            query = match b {
-                Bind::S(s) => query.bind(s),
-                Bind::I(i) => query.bind(i),
-                Bind::B(b) => query.bind(b),
-            };
-        }
-        let rows = query.fetch_all(self.db.pool()).await?;
-        let mut servers = Vec::with_capacity(rows.len());
-        for r in &rows {
-            servers.push(records::from_row(r)?);
-        }
-        if !fast {
-            servers.retain(|s| {
-                if let Some(re) = &name_re
-                    && !re.is_match(&s.name)
-                {
-                    return false;
-                }
-                if let Some(names) = &status_filter
-                    && !names.iter().any(|n| n == s.status())
-                {
-                    return false;
-                }
-                if let Some(re) = &ip_re
-                    && !s
-                        .doc
-                        .addresses
-                        .iter()
-                        .flat_map(|v| v.fixed_ips.iter())
-                        .any(|ip| re.is_match(&ip.ip_address))
-                {
-                    return false;
-                }
-                if let Some(k) = &key_name
-                    && s.doc.key_name.as_deref() != Some(k.as_str())
-                {
-                    return false;
-                }
-                let has = |t: &String| s.doc.tags.contains(t);
-                if !tags.iter().all(has) {
-                    return false;
-                }
-                if !tags_any.is_empty() && !tags_any.iter().any(has) {
-                    return false;
-                }
-                if !not_tags.is_empty() && not_tags.iter().all(has) {
-                    return false;
-                }
-                if not_tags_any.iter().any(has) {
-                    return false;
-                }
-                true
-            });
+
+        let mut servers: Vec<T> = if sql_limit {
+            self.db
+                .fold(sql, binds, Vec::with_capacity(limit + 1), |acc, r| {
+                    acc.push(T::decode(r)?);
+                    Ok::<_, Error>(ControlFlow::Continue(()))
+                })
+                .await?
+        } else if keyset {
+            let want = limit + 1;
+            self.db
+                .fold(sql, binds, Vec::new(), move |acc, r| {
+                    if filters.name_ok(records::name_of(r)?) {
+                        let s = records::decode(r)?;
+                        if filters.keep(&s) {
+                            acc.push(T::from(s));
+                        }
+                    }
+                    Ok::<_, Error>(if acc.len() >= want {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    })
+                })
+                .await?
+        } else {
+            let mut all: Vec<Server> = self
+                .db
+                .fold(sql, binds, Vec::new(), move |acc, r| {
+                    if filters.name_ok(records::name_of(r)?) {
+                        let s = records::decode(r)?;
+                        if filters.keep(&s) {
+                            acc.push(s);
+                        }
+                    }
+                    Ok::<_, Error>(ControlFlow::Continue(()))
+                })
+                .await?;
             // One order for sorting and for the marker (the database's collation
             // may differ from byte order): rows after the marker's position, even
             // when the marker itself is filtered out or deleted.
-            servers.sort_by(|a, b| compare(&sort, a, b));
+            all.sort_by(|a, b| compare(&sort, a, b));
             if let Some(m) = &marker {
-                servers.retain(|s| compare(&sort, s, m) == Ordering::Greater);
+                all.retain(|s| compare(&sort, s, m) == Ordering::Greater);
             }
-        }
+            all.truncate(limit + 1);
+            all.into_iter().map(T::from).collect()
+        };
         let more = servers.len() > limit;
         servers.truncate(limit);
         Ok(Page {
@@ -498,12 +572,16 @@ impl Compute {
             "SELECT {COLUMNS} FROM servers WHERE project_id = $1 \
              AND (deleted = $2 OR deleted_at_us >= $3) ORDER BY created_at_us, id"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(project)
-            .bind(false)
-            .bind(deleted_since_us)
-            .fetch_all(self.db.pool())
-            .await?;
-        rows.iter().map(records::from_row).collect()
+        let params = vec![
+            Param::Text(project.to_owned()),
+            Param::Bool(false),
+            Param::Int(deleted_since_us),
+        ];
+        self.db
+            .fold(sql, params, Vec::new(), |acc, r| {
+                acc.push(records::decode(r)?);
+                Ok::<_, Error>(ControlFlow::Continue(()))
+            })
+            .await
     }
 }

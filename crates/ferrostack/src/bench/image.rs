@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
-use ferrostack_image::limits;
+use super::limits;
 
 use super::{Conn, rss_kib, start_server};
 

@@ -19,6 +19,7 @@ pub mod compute;
 pub mod disk;
 pub mod ec2;
 pub mod image;
+mod limits;
 
 use std::path::Path;
 use std::process::Stdio;

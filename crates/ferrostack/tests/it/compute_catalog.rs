@@ -937,9 +937,20 @@ both_backends!(quota_sets_and_limits_follow_nova, |s: Server| async move {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["quota_class_set"]["instances"], 7);
+    // reading a quota class is admin-only, as Nova's ADMIN rule
     let r = nova(
         &s,
         &alice,
+        "2.1",
+        Method::GET,
+        "/os-quota-class-sets/default",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = nova(
+        &s,
+        &admin,
         "2.1",
         Method::GET,
         "/os-quota-class-sets/default",

@@ -417,7 +417,18 @@ mod tests {
 
     use super::*;
     use crate::hash::tee;
-    use crate::limits::fill_pseudo_random;
+
+    /// Incompressible test bytes (xorshift), the same for the same seed.
+    fn fill_pseudo_random(buf: &mut [u8], seed: u64) {
+        let mut x = seed | 1;
+        for chunk in buf.chunks_mut(8) {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let v = x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
 
     fn data(len: usize, seed: u64) -> Vec<u8> {
         let mut v = vec![0u8; len];

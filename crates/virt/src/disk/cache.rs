@@ -233,10 +233,6 @@ impl ImageCache {
         } else {
             (tmp, format.to_string(), probed.virtual_size)
         };
-        final_tmp
-            .as_file()
-            .sync_all()
-            .map_err(DiskError::io("syncing", final_tmp.path()))?;
         let side = serde_json::to_vec(&Sidecar {
             image_id: image_id.to_string(),
             format: format.clone(),
@@ -244,14 +240,27 @@ impl ImageCache {
         })
         .map_err(|e| image_err(image_id, e.to_string()))?;
         let side_path = self.dir.join(format!("{name}.json"));
-        ferrostack_core::fsutil::write_atomic(&side_path, &side, 0o644)
-            .map_err(DiskError::io("writing", &side_path))?;
-        final_tmp.persist(&dest).map_err(|e| DiskError::Io {
-            what: "renaming into",
-            path: dest.clone(),
-            source: e.error,
-        })?;
-        let _ = ferrostack_core::fsutil::sync_dir(&self.dir);
+        // fsyncs of the whole base image and two renames: off the reactor.
+        let (dir, to) = (self.dir.clone(), dest.clone());
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            final_tmp
+                .as_file()
+                .sync_all()
+                .map_err(DiskError::io("syncing", final_tmp.path()))?;
+            ferrostack_core::fsutil::write_atomic(&side_path, &side, 0o644)
+                .map_err(DiskError::io("writing", &side_path))?;
+            final_tmp.persist(&to).map_err(|e| DiskError::Io {
+                what: "renaming into",
+                path: to.clone(),
+                source: e.error,
+            })?;
+            // Best effort: the rename is already visible; a lost directory
+            // entry after a power cut means one more download, not a bad image.
+            ferrostack_core::fsutil::sync_dir(&dir).ok();
+            Ok(())
+        })
+        .await
+        .map_err(|e| image_err(image_id, format!("cache task failed: {e}")))??;
         tracing::info!(image = image_id, path = %dest.display(), %format, size, "image cached");
         Ok(CachedImage {
             path: dest,

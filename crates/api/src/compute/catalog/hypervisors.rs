@@ -212,7 +212,7 @@ pub async fn update_service(
 ) -> ApiResult {
     let body = json_body(&body)?;
     if v.at_least(2, 53) {
-        let svc = s.compute.update_service(c.ctx(), v, &id, &body).await?;
+        let svc = s.compute.update_service(c.ctx(), &id, &body).await?;
         return Ok(axum::Json(json!({"service": svc.render(v)})).into_response());
     }
     let out = s.compute.service_action(c.ctx(), v, &id, &body).await?;

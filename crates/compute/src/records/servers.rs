@@ -2,18 +2,23 @@
 //! conditional on the row's `generation`, so an agent that finished a step after
 //! the user changed their mind (delete during spawn) does not overwrite the intent.
 
+use std::ops::ControlFlow;
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use ferrostack_core::db::get_bool;
+use ferrostack_core::db::{Cols, Db, Param};
 
 use crate::error::{Error, Result};
-use crate::servers::model::{Server, ServerDoc, TaskState, VmState};
+use crate::servers::model::{Server, ServerDoc, ServerName, TaskState, VmState};
 
 pub const COLUMNS: &str = "id, project_id, user_id, name, vm_state, task_state, power_state, \
      host, availability_zone, flavor_id, image_ref, vcpus, memory_mb, root_gb, ephemeral_gb, \
      locked, reservation_id, launch_index, generation, attempts, next_attempt_us, \
      created_at_us, updated_at_us, launched_at_us, terminated_at_us, deleted, deleted_at_us, doc";
+
+/// `id, name`: what `GET /servers` shows.
+pub const NAME_COLUMNS: &str = "id, name";
 
 fn corrupt(what: &str, value: &str) -> Error {
     Error::internal(format!(
@@ -21,43 +26,94 @@ fn corrupt(what: &str, value: &str) -> Error {
     ))
 }
 
-pub fn from_row(r: &AnyRow) -> Result<Server> {
-    let vm: String = r.try_get("vm_state")?;
-    let task: Option<String> = r.try_get("task_state")?;
-    let doc: String = r.try_get("doc")?;
+/// A row of [`COLUMNS`], by position.
+pub fn decode(r: &dyn Cols) -> Result<Server> {
+    let vm = r.text(4)?;
+    let task = r.opt_text(5)?;
     Ok(Server {
-        id: r.try_get("id")?,
-        project_id: r.try_get("project_id")?,
-        user_id: r.try_get("user_id")?,
-        name: r.try_get("name")?,
-        vm_state: VmState::parse(&vm).ok_or_else(|| corrupt("vm_state", &vm))?,
+        id: r.text(0)?.to_owned(),
+        project_id: r.text(1)?.to_owned(),
+        user_id: r.text(2)?.to_owned(),
+        name: r.text(3)?.to_owned(),
+        vm_state: VmState::parse(vm).ok_or_else(|| corrupt("vm_state", vm))?,
         task_state: match task {
-            Some(t) => Some(TaskState::parse(&t).ok_or_else(|| corrupt("task_state", &t))?),
+            Some(t) => Some(TaskState::parse(t).ok_or_else(|| corrupt("task_state", t))?),
             None => None,
         },
-        power_state: r.try_get("power_state")?,
-        host: r.try_get("host")?,
-        availability_zone: r.try_get("availability_zone")?,
-        flavor_id: r.try_get("flavor_id")?,
-        image_ref: r.try_get("image_ref")?,
-        vcpus: r.try_get("vcpus")?,
-        memory_mb: r.try_get("memory_mb")?,
-        root_gb: r.try_get("root_gb")?,
-        ephemeral_gb: r.try_get("ephemeral_gb")?,
-        locked: get_bool(r, "locked")?,
-        reservation_id: r.try_get("reservation_id")?,
-        launch_index: r.try_get("launch_index")?,
-        generation: r.try_get("generation")?,
-        attempts: r.try_get("attempts")?,
-        next_attempt_us: r.try_get("next_attempt_us")?,
-        created_at_us: r.try_get("created_at_us")?,
-        updated_at_us: r.try_get("updated_at_us")?,
-        launched_at_us: r.try_get("launched_at_us")?,
-        terminated_at_us: r.try_get("terminated_at_us")?,
-        deleted: get_bool(r, "deleted")?,
-        deleted_at_us: r.try_get("deleted_at_us")?,
-        doc: serde_json::from_str::<ServerDoc>(&doc)?,
+        power_state: r.int(6)?,
+        host: r.opt_text(7)?.map(str::to_owned),
+        availability_zone: r.opt_text(8)?.map(str::to_owned),
+        flavor_id: r.text(9)?.to_owned(),
+        image_ref: r.text(10)?.to_owned(),
+        vcpus: r.int(11)?,
+        memory_mb: r.int(12)?,
+        root_gb: r.int(13)?,
+        ephemeral_gb: r.int(14)?,
+        locked: r.flag(15)?,
+        reservation_id: r.text(16)?.to_owned(),
+        launch_index: r.int(17)?,
+        generation: r.int(18)?,
+        attempts: r.int(19)?,
+        next_attempt_us: r.int(20)?,
+        created_at_us: r.int(21)?,
+        updated_at_us: r.int(22)?,
+        launched_at_us: r.opt_int(23)?,
+        terminated_at_us: r.opt_int(24)?,
+        deleted: r.flag(25)?,
+        deleted_at_us: r.opt_int(26)?,
+        doc: serde_json::from_str::<ServerDoc>(r.text(27)?)?,
     })
+}
+
+/// The name column of a [`COLUMNS`] row, for filtering before decoding the rest.
+pub fn name_of(r: &dyn Cols) -> Result<&str> {
+    Ok(r.text(3)?)
+}
+
+pub fn from_row(r: &AnyRow) -> Result<Server> {
+    decode(r)
+}
+
+/// A server's id and name ([`NAME_COLUMNS`]).
+pub fn decode_name(r: &dyn Cols) -> Result<ServerName> {
+    Ok(ServerName {
+        id: r.text(0)?.to_owned(),
+        name: r.text(1)?.to_owned(),
+    })
+}
+
+/// What a list reads per row: its columns and how they decode.
+pub trait Projection: From<Server> + Send + 'static {
+    const COLUMNS: &'static str;
+    fn decode(r: &dyn Cols) -> Result<Self>;
+}
+
+impl Projection for Server {
+    const COLUMNS: &'static str = COLUMNS;
+    fn decode(r: &dyn Cols) -> Result<Server> {
+        decode(r)
+    }
+}
+
+impl Projection for ServerName {
+    const COLUMNS: &'static str = NAME_COLUMNS;
+    fn decode(r: &dyn Cols) -> Result<ServerName> {
+        decode_name(r)
+    }
+}
+
+/// One server by id, deleted or not, outside any transaction.
+pub async fn get(db: &Db, id: &str) -> Result<Option<Server>> {
+    db.fold(
+        format!("SELECT {COLUMNS} FROM servers WHERE id = $1"),
+        vec![Param::Text(id.to_owned())],
+        None,
+        |acc: &mut Option<Server>, r| {
+            *acc = Some(decode(r)?);
+            Ok(ControlFlow::Break(()))
+        },
+    )
+    .await
 }
 
 pub async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<Server>> {

@@ -3,11 +3,18 @@
 //! database creation, boolean columns). Domain crates own their tables and
 //! migrations; they write SQL that runs on both backends (`$N` placeholders, no
 //! backend-specific types).
+//!
+//! Hot reads (lists, shows) go through [`Db::fold`] and [`read::Cols`]: positional,
+//! projected and, on SQLite, on native read-only connections (see `read.rs`).
+
+pub mod read;
+
+pub use read::{Cols, Param};
 
 use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -29,6 +36,10 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("unexpected column value: {0}")]
+    Column(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +53,8 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// Native read-only connections for hot reads (SQLite files only).
+    readers: Option<Arc<read::Readers>>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -51,6 +64,7 @@ impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let backend = backend_of(url)?;
+        let mut readers = None;
         let connect_err = |source| DbError::Connect {
             url: redact_url(url),
             source,
@@ -64,6 +78,7 @@ impl Db {
                         url: url.to_string(),
                         source: sqlx::Error::Io(e),
                     })?;
+                    readers = Some(read::Readers::new(path));
                 }
                 let opts = SqliteConnectOptions::from_str(url)
                     .map_err(connect_err)?
@@ -84,7 +99,11 @@ impl Db {
             .connect(url)
             .await
             .map_err(connect_err)?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            readers,
+        })
     }
 
     /// The URL of the embedded default: a SQLite file in the state directory.
@@ -98,6 +117,25 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Runs a read (`sql` with `$N` placeholders bound from `params`) and folds its
+    /// rows into `init` with `f`, which sees each row through [`Cols`] and may stop
+    /// the read early with `ControlFlow::Break`. `f` runs on a blocking thread on
+    /// SQLite: keep it to decoding and filtering.
+    pub async fn fold<A, E, F>(
+        &self,
+        sql: String,
+        params: Vec<Param>,
+        init: A,
+        f: F,
+    ) -> Result<A, E>
+    where
+        A: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnMut(&mut A, &dyn Cols) -> Result<std::ops::ControlFlow<()>, E> + Send + 'static,
+    {
+        read::fold(self.readers.as_ref(), &self.pool, sql, params, init, f).await
     }
 
     /// Starts a transaction that will write. On SQLite it takes the write lock up
@@ -281,6 +319,81 @@ mod tests {
             .await
             .unwrap_err();
         assert!(is_unique_violation(&dup));
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn folds_read_rows_by_position_bind_by_name_and_stop_early() {
+        use std::ops::ControlFlow;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&Db::sqlite_url(&dir.path().join("r.db")), 2)
+            .await
+            .unwrap();
+        assert!(db.readers.is_some(), "a SQLite file gets native readers");
+        db.migrate(&[(
+            900_002,
+            "r",
+            "CREATE TABLE r (id TEXT PRIMARY KEY, n BIGINT NOT NULL, note TEXT, on_ BOOLEAN NOT NULL)",
+        )])
+        .await
+        .unwrap();
+        for (id, n, note, on) in [
+            ("a", 1, Some("x"), true),
+            ("b", 2, None, false),
+            ("c", 3, Some("z"), true),
+        ] {
+            sqlx::query("INSERT INTO r (id, n, note, on_) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(n as i64)
+                .bind(note)
+                .bind(on)
+                .execute(db.pool())
+                .await
+                .unwrap();
+        }
+        type Seen = Vec<(String, i64, Option<String>, bool)>;
+        let run = |db: Db, stop_after: usize| async move {
+            // `$2` before `$1` in the text: binding is by name, not by order.
+            db.fold(
+                "SELECT id, n, note, on_ FROM r WHERE n >= $2 AND id <> $1 ORDER BY n".to_string(),
+                vec![Param::Text("c".into()), Param::Int(1)],
+                Seen::new(),
+                move |acc: &mut Seen, r| {
+                    acc.push((
+                        r.text(0)?.to_owned(),
+                        r.int(1)?,
+                        r.opt_text(2)?.map(str::to_owned),
+                        r.flag(3)?,
+                    ));
+                    Ok::<_, DbError>(if acc.len() >= stop_after {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    })
+                },
+            )
+            .await
+            .unwrap()
+        };
+        let want: Seen = vec![
+            ("a".into(), 1, Some("x".into()), true),
+            ("b".into(), 2, None, false),
+        ];
+        assert_eq!(run(db.clone(), 10).await, want);
+        assert_eq!(run(db.clone(), 1).await, want[..1].to_vec(), "stops early");
+        // The same fold through the Any pool (PostgreSQL's path) reads the same.
+        let any = Db {
+            readers: None,
+            ..db.clone()
+        };
+        assert_eq!(run(any, 10).await, want);
+        // A write is visible to the next read (WAL, separate connections).
+        sqlx::query("UPDATE r SET n = 0 WHERE id = $1")
+            .bind("b")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(run(db.clone(), 10).await, want[..1].to_vec());
         db.close().await;
     }
 }

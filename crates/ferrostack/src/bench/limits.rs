@@ -1,7 +1,8 @@
 //! This machine's own limits for the image upload pipeline: sequential
 //! write+fsync throughput of a directory, and single-thread md5 and sha512
 //! throughput. Plain blocking functions returning MB/s (10^6 bytes per second),
-//! used by benchmarks to express the pipeline's speed as a share of them.
+//! used by `bench image` to express the pipeline's speed as a share of them.
+//! (Bench code: it lives with the benches, not in the image domain.)
 
 use std::fs::OpenOptions;
 use std::hint::black_box;
@@ -13,7 +14,7 @@ use std::time::Instant;
 use md5::Md5;
 use sha2::{Digest, Sha512};
 
-use crate::store::fs::WRITE_CHUNK;
+use ferrostack_image::store::fs::WRITE_CHUNK;
 
 /// Buffer size the hash measurements feed per `update` call.
 pub const HASH_CHUNK: usize = 1 << 20;
@@ -21,7 +22,7 @@ pub const HASH_CHUNK: usize = 1 << 20;
 /// Writes `bytes` to a new file in `dir` in [`WRITE_CHUNK`] writes (the store's
 /// coalesced write size), fsyncs it, deletes it; returns MB/s of write+fsync.
 pub fn measure_write_fsync(dir: &Path, bytes: u64) -> io::Result<f64> {
-    let path = dir.join(format!(".limits-{}", uuid::Uuid::new_v4().simple()));
+    let path = dir.join(format!(".limits-{}", ferrostack_core::ids::new_hex_id()));
     let mut buf = vec![0u8; WRITE_CHUNK];
     fill_pseudo_random(&mut buf, 0x5eed);
     let result = (|| {
