@@ -433,11 +433,21 @@ def test_qcow2_with_a_backing_file_is_refused(cloud, name, tmp_path):
 
 
 def test_qcow2_labelled_raw_is_refused(cloud, name, tmp_path):
+    """Content that is not its disk_format: Glance's 415 (InvalidImageData), and the
+    image is restored to `queued`, without its bytes."""
     f = tmp_path / "disk.qcow2"
     qemu_img("create", "-f", "qcow2", f, "16M")
     cloud.openstack_fails("image", "create", "--file", f, "--disk-format", "raw",
-                          "--container-format", "bare", f"{name}-cli", status=400)
-    refused_upload(cloud, name, f, "raw")
+                          "--container-format", "bare", f"{name}-cli", status=415)
+    img = queued(cloud, name, disk_format="raw", container_format="bare")
+    r = api(cloud, "PUT", f"/images/{img['id']}/file", headers=OCTET, data=f.read_bytes())
+    assert r.status_code == 415, f"{r.status_code} {r.text}"
+    assert r.json()["message"] == "Image disk_format raw does not match stream data qcow2", r.text
+    got = api(cloud, "GET", f"/images/{img['id']}").json()
+    assert got["status"] == "queued", got
+    assert api(cloud, "GET", f"/images/{img['id']}/file").status_code == 204
+    files, partial = stored(cloud)
+    assert img["id"] not in files and partial == []
     assert_store_holds_only_live_images(cloud)
 
 

@@ -75,7 +75,7 @@ impl From<ferrostack_image::Error> for Error {
         match e {
             I::NotFound(m) => Error::NotFound(m),
             I::Forbidden(m) => Error::Forbidden(m),
-            I::Invalid(m) => Error::BadRequest(m),
+            I::Invalid(m) | I::InvalidImageData(m) => Error::BadRequest(m),
             I::Conflict(m) => Error::Conflict(m),
             I::TooLarge(m) => Error::OverLimit(m),
             other => Error::Internal(Box::new(other)),

@@ -281,16 +281,31 @@ pub(crate) fn parse_new_flavor(body: &Value, v: ApiVersion) -> Result<NewFlavor>
                 .into(),
         ));
     }
+    // Nova's schema: `{'type': ['string', 'number', 'null'], 'minLength': 1,
+    // 'maxLength': 255, 'pattern': ...}`; length and pattern bind strings only, and
+    // `flavors.create` stores `str(id)`, generating a UUID when the id is falsy.
     let id = match f.get("id") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if flavor_id_ok(s) => Some(s.clone()),
         Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::Number(n)) if n.as_f64() == Some(0.0) => None,
+        Some(Value::Number(n)) => Some(rules::python_str(n)),
+        Some(v @ Value::String(s)) if s.chars().count() > 255 => {
+            return Err(invalid_input("id", v, &format!("'{s}' is too long")));
+        }
+        Some(v @ Value::String(s)) => {
+            return Err(invalid_input(
+                "id",
+                v,
+                &format!("'{s}' does not match '^(?! )[a-zA-Z0-9. _-]+(?<! )$'"),
+            ));
+        }
         Some(other) => {
             return Err(invalid_input(
                 "id",
                 other,
                 &format!(
-                    "{} does not match '^(?! )[a-zA-Z0-9. _-]+(?<! )$'",
+                    "{} is not of type 'string', 'number', 'null'",
                     show_value(other)
                 ),
             ));
@@ -946,6 +961,79 @@ mod tests {
                 1
             )
             .contains("rxtx_factor")
+        );
+    }
+
+    #[test]
+    fn numeric_flavor_ids_are_stored_as_python_writes_them() {
+        let id = |x: Value| {
+            parse_new_flavor(
+                &json!({"flavor": {"name": "f", "ram": 1, "vcpus": 1, "disk": 0, "id": x}}),
+                v(1),
+            )
+            .map(|n| n.id)
+        };
+        assert_eq!(id(json!(835001500)).unwrap().as_deref(), Some("835001500"));
+        assert_eq!(id(json!(-3)).unwrap().as_deref(), Some("-3"));
+        assert_eq!(id(json!(1.5)).unwrap().as_deref(), Some("1.5"));
+        assert_eq!(id(json!(2.0)).unwrap().as_deref(), Some("2.0"));
+        assert_eq!(id(json!(1e16)).unwrap().as_deref(), Some("1e+16"));
+        assert_eq!(id(json!(0.00001)).unwrap().as_deref(), Some("1e-05"));
+        assert_eq!(id(json!(0.0001)).unwrap().as_deref(), Some("0.0001"));
+        assert_eq!(
+            id(json!(123456.789)).unwrap().as_deref(),
+            Some("123456.789")
+        );
+        // `if not flavorid`: zero gets a generated id
+        assert_eq!(id(json!(0)).unwrap(), None);
+        assert_eq!(id(json!(0.0)).unwrap(), None);
+        assert_eq!(
+            id(json!(true)).unwrap_err().to_string(),
+            "Invalid input for field/attribute id. Value: True. True is not of type 'string', 'number', 'null'"
+        );
+        assert_eq!(
+            id(json!("a/b")).unwrap_err().to_string(),
+            "Invalid input for field/attribute id. Value: a/b. 'a/b' does not match '^(?! )[a-zA-Z0-9. _-]+(?<! )$'"
+        );
+    }
+
+    #[test]
+    fn is_public_takes_novas_boolean_enum() {
+        let public = |x: Value| {
+            parse_new_flavor(
+                &json!({"flavor": {"name": "f", "ram": 1, "vcpus": 1, "disk": 0,
+                                   "os-flavor-access:is_public": x}}),
+                v(1),
+            )
+            .map(|n| n.flavor.is_public)
+        };
+        for t in [
+            "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes",
+        ] {
+            assert!(public(json!(t)).unwrap(), "{t}");
+        }
+        for f in [
+            "False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no",
+        ] {
+            assert!(!public(json!(f)).unwrap(), "{f}");
+        }
+        assert!(!public(json!(false)).unwrap());
+        // not in the enum
+        let e = public(json!("tRuE")).unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "Invalid input for field/attribute os-flavor-access:is_public. Value: tRuE. \
+                 'tRuE' is not one of [True, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', \
+                 'YES', 'Yes', 'yes', False, 'False', "
+            ),
+            "{e}"
+        );
+        assert!(public(json!("t")).is_err());
+        assert!(
+            public(json!(1))
+                .unwrap_err()
+                .to_string()
+                .ends_with("1 is not of type 'boolean', 'string'")
         );
     }
 

@@ -121,25 +121,95 @@ pub(crate) fn only(
     ))
 }
 
-/// Nova's `parameter_types.boolean`: JSON booleans and the strings oslo accepts.
+/// The strings Nova's `parameter_types.boolean` enumerates (besides JSON booleans).
+const BOOLEAN_TRUE: &[&str] = &[
+    "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes",
+];
+const BOOLEAN_FALSE: &[&str] = &[
+    "False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no",
+];
+
+/// Nova's `parameter_types.boolean`: `{'type': ['boolean', 'string'], 'enum': [True,
+/// 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes', False, ...]}`.
 pub(crate) fn boolean(field: &str, v: &serde_json::Value) -> Result<bool> {
     match v {
         serde_json::Value::Bool(b) => Ok(*b),
-        serde_json::Value::String(s) => match s.to_ascii_lowercase().as_str() {
-            "true" | "1" | "t" | "on" | "y" | "yes" => Ok(true),
-            "false" | "0" | "f" | "off" | "n" | "no" => Ok(false),
-            _ => Err(invalid_input(
+        serde_json::Value::String(s) if BOOLEAN_TRUE.contains(&s.as_str()) => Ok(true),
+        serde_json::Value::String(s) if BOOLEAN_FALSE.contains(&s.as_str()) => Ok(false),
+        serde_json::Value::String(s) => {
+            let quoted = |l: &[&str]| {
+                l.iter()
+                    .map(|x| format!("'{x}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            Err(invalid_input(
                 field,
                 v,
-                &format!("{} is not of type 'boolean', 'string'", show_value(v)),
-            )),
-        },
+                &format!(
+                    "'{s}' is not one of [True, {}, False, {}]",
+                    quoted(BOOLEAN_TRUE),
+                    quoted(BOOLEAN_FALSE)
+                ),
+            ))
+        }
         _ => Err(invalid_input(
             field,
             v,
             &format!("{} is not of type 'boolean', 'string'", show_value(v)),
         )),
     }
+}
+
+/// A JSON number as Python's `str()` writes it after `json.loads`: integers in
+/// full, floats in their shortest round-trip form (`1.5`, `2.0`, `1e+16`, `1e-05`).
+pub(crate) fn python_str(n: &serde_json::Number) -> String {
+    if let Some(i) = n.as_i64() {
+        return i.to_string();
+    }
+    if let Some(u) = n.as_u64() {
+        return u.to_string();
+    }
+    let x = n.as_f64().unwrap_or(0.0);
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.5e0", "-1e16"
+    let sci = format!("{x:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    // where the decimal point falls after the first `decpt` digits (CPython's repr:
+    // fixed notation when -4 < decpt <= 16, else exponent notation)
+    let decpt = exp + 1;
+    let body = if -4 < decpt && decpt <= 16 {
+        let len = digits.len() as i32;
+        if decpt <= 0 {
+            format!("0.{}{digits}", "0".repeat((-decpt) as usize))
+        } else if decpt >= len {
+            format!("{digits}{}.0", "0".repeat((decpt - len) as usize))
+        } else {
+            let (a, b) = digits.split_at(decpt as usize);
+            format!("{a}.{b}")
+        }
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let m = if rest.is_empty() {
+            first.to_string()
+        } else {
+            format!("{first}.{rest}")
+        };
+        format!(
+            "{m}e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.unsigned_abs()
+        )
+    };
+    format!("{sign}{body}")
 }
 
 /// `oslo_utils.strutils.bool_from_string(strict=True)` for query parameters.

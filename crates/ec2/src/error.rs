@@ -149,9 +149,12 @@ impl From<ferrostack_image::Error> for Error {
         use ferrostack_image::Error as I;
         match e {
             I::Forbidden(_) => Error::unauthorized(),
-            I::Invalid(m) | I::NotFound(m) | I::Conflict(m) | I::Gone(m) | I::TooLarge(m) => {
-                Error::new(400, "InvalidParameterValue", m)
-            }
+            I::Invalid(m)
+            | I::InvalidImageData(m)
+            | I::NotFound(m)
+            | I::Conflict(m)
+            | I::Gone(m)
+            | I::TooLarge(m) => Error::new(400, "InvalidParameterValue", m),
             other => Error::internal(other),
         }
     }

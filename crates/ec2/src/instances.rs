@@ -806,7 +806,9 @@ impl Ec2 {
                     Error::new(400, "InvalidParameterValue", m)
                 }
                 ferrostack_compute::Error::BadRequest(m)
-                    if m.contains("Security group") || m.contains("security group") =>
+                    if m.contains("Security group")
+                        || m.contains("security group")
+                        || m.contains("security_group") =>
                 {
                     Error::new(400, "InvalidGroup.NotFound", m)
                 }

@@ -48,14 +48,27 @@ impl Domain {
     }
 }
 
+/// `null` for an empty string: a project acting as a domain has no domain and no parent.
+fn null_if_empty<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+    if v.is_empty() {
+        s.serialize_none()
+    } else {
+        s.serialize_str(v)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Project {
     pub id: String,
     pub name: String,
+    /// Empty (shown as `null`) for a project acting as a domain.
+    #[serde(serialize_with = "null_if_empty")]
     pub domain_id: String,
     pub description: String,
     pub enabled: bool,
-    /// The parent project, or the domain for a top-level project (as Keystone shows it).
+    /// The parent project, or the domain for a top-level project (as Keystone shows it);
+    /// empty (shown as `null`) for a project acting as a domain.
+    #[serde(serialize_with = "null_if_empty")]
     pub parent_id: String,
     pub is_domain: bool,
     pub tags: Vec<String>,
@@ -84,6 +97,24 @@ impl Project {
             extra: parse_json_map(&r.try_get::<String, _>("extra")?),
             parent_project_id: parent,
         })
+    }
+
+    /// A domain as Keystone shows it through `/v3/projects`: Keystone stores every
+    /// domain as a project with `is_domain` true, no domain and no parent.
+    pub fn acting_as_domain(d: Domain) -> Project {
+        Project {
+            id: d.id,
+            name: d.name,
+            domain_id: String::new(),
+            description: d.description,
+            enabled: d.enabled,
+            parent_id: String::new(),
+            is_domain: true,
+            tags: d.tags,
+            options: d.options,
+            extra: d.extra,
+            parent_project_id: None,
+        }
     }
 }
 

@@ -155,6 +155,31 @@ impl Identity {
         tags: &[String],
         extra: &Extra,
     ) -> Result<()> {
+        let duplicate = format!("Duplicate entry found with name {name}");
+        self.insert_domain_row(
+            id,
+            name,
+            description,
+            enabled,
+            tags,
+            extra,
+            ("domain", duplicate),
+        )
+        .await
+    }
+
+    /// Inserts a domain; a taken name is refused with `conflict` (kind, detail).
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_domain_row(
+        &self,
+        id: &str,
+        name: &str,
+        description: &str,
+        enabled: bool,
+        tags: &[String],
+        extra: &Extra,
+        conflict: (&str, String),
+    ) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO domains (id, name, description, enabled, tags, extra, created_at) \
@@ -169,10 +194,7 @@ impl Identity {
         .bind(unix_now())
         .execute(&mut *tx)
         .await
-        .map_err(dup(
-            "domain",
-            format!("Duplicate entry found with name {name}"),
-        ))?;
+        .map_err(dup(conflict.0, conflict.1))?;
         self.commit(tx, vec![]).await
     }
 
@@ -302,11 +324,7 @@ impl Identity {
         policy::admin(ctx, "identity:create_project")?;
         let mut f = Fields::member(body, "project")?;
         let name = f.required_string("name", NAME_MAX)?;
-        if f.bool("is_domain")? == Some(true) {
-            return Err(Error::Validation(
-                "Projects acting as domains are not supported; create a domain instead.".into(),
-            ));
-        }
+        let is_domain = f.bool("is_domain")?.unwrap_or(false);
         let mut domain_id = f.nullable_string("domain_id", NAME_MAX)?.flatten();
         let mut parent_id = f.nullable_string("parent_id", NAME_MAX)?.flatten();
         let description = f.text("description")?.unwrap_or_default();
@@ -315,6 +333,31 @@ impl Identity {
         f.take("options");
         f.take("id");
         let extra = f.into_extra();
+
+        if is_domain {
+            // Keystone: a project without a parent_id has its domain_id as parent, and a
+            // project acting as a domain must be a root: neither may be given.
+            if parent_id.is_some() || domain_id.is_some() {
+                return Err(Error::Validation(
+                    "only root projects are allowed to act as domains.".into(),
+                ));
+            }
+            let id = new_hex_id();
+            let conflict = format!(
+                "it is not permitted to have two projects acting as domains with the same name: {name}"
+            );
+            self.insert_domain_row(
+                &id,
+                &name,
+                &description,
+                enabled,
+                &tags,
+                &extra,
+                ("project", conflict),
+            )
+            .await?;
+            return Ok(Project::acting_as_domain(self.domain(&id).await?));
+        }
 
         // A parent that is a domain means "top level in that domain".
         if let Some(p) = parent_id.clone()
@@ -389,6 +432,20 @@ impl Identity {
             .iter()
             .map(Project::from_row)
             .collect::<Result<Vec<_>, _>>()?;
+        // Keystone lists only regular projects unless `is_domain` is asked for; its
+        // domains are projects acting as domains.
+        if params
+            .get("is_domain")
+            .is_some_and(crate::fields::query_bool)
+        {
+            let rows = sqlx::query("SELECT * FROM domains")
+                .fetch_all(self.db.pool())
+                .await?;
+            for r in &rows {
+                all.push(Project::acting_as_domain(Domain::from_row(r)?));
+            }
+            all.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        }
         if let Some(d) = only {
             all.retain(|p| p.domain_id == d);
         }
@@ -416,8 +473,24 @@ impl Identity {
         )
     }
 
+    /// A project by id, or a domain shown as the project acting as it (Keystone keeps
+    /// both in one table, so `/v3/projects/{id}` reaches domains too).
+    async fn project_or_domain(&self, id: &str) -> Result<Project> {
+        match self.project(id).await {
+            Err(Error::NotFound { .. }) => match self.find_domain(id).await? {
+                Some(d) => Ok(Project::acting_as_domain(d)),
+                None => Err(Error::not_found("project", id)),
+            },
+            other => other,
+        }
+    }
+
     pub async fn get_project(&self, ctx: &RequestContext, id: &str) -> Result<Project> {
-        let p = policy::hide_missing(ctx, "identity:get_project", self.project(id).await)?;
+        let p = policy::hide_missing(
+            ctx,
+            "identity:get_project",
+            self.project_or_domain(id).await,
+        )?;
         policy::project_reader(ctx, "identity:get_project", &p.id, &p.domain_id)?;
         Ok(p)
     }
@@ -429,7 +502,12 @@ impl Identity {
         body: Value,
     ) -> Result<Project> {
         policy::admin(ctx, "identity:update_project")?;
-        let mut p = self.project(id).await?;
+        let mut p = match self.project(id).await {
+            Err(Error::NotFound { .. }) if self.find_domain(id).await?.is_some() => {
+                return self.update_project_acting_as_domain(ctx, id, body).await;
+            }
+            other => other?,
+        };
         let mut f = Fields::member(body, "project")?;
         f.forbid_id_change(id)?;
         if let Some(v) = f.take("domain_id")
@@ -520,9 +598,47 @@ impl Identity {
         Ok(p)
     }
 
+    /// `PATCH /v3/projects/{id}` of a domain: Keystone's project rules (domain and
+    /// parent stay null, `is_domain` stays true), then the domain's update (disabling
+    /// it needs no disabled children and revokes its tokens).
+    async fn update_project_acting_as_domain(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        body: Value,
+    ) -> Result<Project> {
+        let mut f = Fields::member(body, "project")?;
+        f.forbid_id_change(id)?;
+        if f.take("domain_id").is_some_and(|v| !v.is_null()) {
+            return Err(Error::Validation("Cannot change Domain ID".into()));
+        }
+        if f.take("parent_id").is_some_and(|v| !v.is_null()) {
+            return Err(Error::ForbiddenAction(
+                "Update of `parent_id` is not allowed.".into(),
+            ));
+        }
+        if f.take("is_domain").is_some_and(|v| v != Value::Bool(true)) {
+            return Err(Error::Validation(
+                "Update of `is_domain` is not allowed.".into(),
+            ));
+        }
+        let mut member = serde_json::Map::new();
+        member.insert("domain".into(), Value::Object(f.into_extra()));
+        let d = self.update_domain(ctx, id, Value::Object(member)).await?;
+        Ok(Project::acting_as_domain(d))
+    }
+
     pub async fn delete_project(&self, ctx: &RequestContext, id: &str) -> Result<()> {
         policy::admin(ctx, "identity:delete_project")?;
-        self.project(id).await?;
+        match self.project(id).await {
+            // A project acting as a domain goes as a domain does: only once disabled.
+            Err(Error::NotFound { .. }) if self.find_domain(id).await?.is_some() => {
+                return self.delete_domain(ctx, id).await;
+            }
+            other => {
+                other?;
+            }
+        }
         let children: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE parent_id = $1")
                 .bind(id)

@@ -232,8 +232,9 @@ impl Images {
 
     /// Streams `body` through the size cap, the format inspector and the hashers
     /// into the store, then flips the image from `from` to `active`. On failure the
-    /// bytes are removed and the image goes back to `queued` (or `killed` when its
-    /// content was refused).
+    /// bytes are removed and the image goes back to `queued` (also when the content
+    /// is not its `disk_format`, as Glance restores it; `killed` when the content was
+    /// refused as unsafe).
     async fn ingest(
         &self,
         im: crate::model::Image,
@@ -271,16 +272,25 @@ impl Images {
         };
         let disk_format = im.disk_format.clone().unwrap_or_default();
         let container_format = im.container_format.clone().unwrap_or_default();
-        if let Err(e) = inspect::verify(
+        match inspect::verify(
             &inspection,
             &disk_format,
             &container_format,
             !self.settings.require_format_match,
         ) {
-            self.discard(id, &stored.location, from, refused).await;
-            return Err(Error::Invalid(format!(
-                "Image failed format inspection: {e}"
-            )));
+            Ok(()) => {}
+            // Glance: InvalidImageData -> 415, and the image is restored to queued
+            Err(e @ inspect::InspectError::FormatMismatch { .. }) => {
+                self.discard(id, &stored.location, from, Status::Queued)
+                    .await;
+                return Err(Error::InvalidImageData(e.to_string()));
+            }
+            Err(e) => {
+                self.discard(id, &stored.location, from, refused).await;
+                return Err(Error::Invalid(format!(
+                    "Image failed format inspection: {e}"
+                )));
+            }
         }
 
         // -> active, in one transaction; the bytes are already durable

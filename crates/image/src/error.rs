@@ -20,6 +20,10 @@ pub enum Error {
     /// 410: the image went away while its data was being uploaded.
     #[error("{0}")]
     Gone(String),
+    /// 415: the uploaded bytes are not what the image says they are (Glance's
+    /// `InvalidImageData`, answered as `HTTPUnsupportedMediaType`).
+    #[error("{0}")]
+    InvalidImageData(String),
     /// 413: size cap or quota.
     #[error("{0}")]
     TooLarge(String),

@@ -263,6 +263,56 @@ impl Networks {
         Ok(())
     }
 
+    /// Checks the security groups a server create names, as Nova does at API time
+    /// (`_check_requested_secgroups` -> `security_group_api.validate_name`, which asks
+    /// Neutron by id, then by name within the caller's project): `default` always
+    /// passes; an id passes when the caller may see that group (its own project's;
+    /// an admin any); otherwise the name must match exactly one group of the caller's
+    /// project. Whatever the `networks` (even `none`).
+    pub async fn check_security_groups(
+        &self,
+        ctx: &RequestContext,
+        names: &[String],
+    ) -> Result<()> {
+        let project = ctx.project_id().unwrap_or_default();
+        let mut conn = self.conn().await?;
+        for g in names {
+            if g == "default" {
+                continue;
+            }
+            if records::group(&mut conn, g)
+                .await?
+                .is_some_and(|found| ctx.is_admin() || found.project_id == project)
+            {
+                continue;
+            }
+            let hits = records::groups(&mut conn, records::Who::Project(project))
+                .await?
+                .into_iter()
+                .filter(|x| &x.name == g)
+                .count();
+            match hits {
+                1 => {}
+                // neutronclient's `find_resource`, as Nova passes its message on
+                0 => {
+                    return Err(Error::not_found(
+                        "SecurityGroupNotFound",
+                        format!("Unable to find security_group with name or id '{g}'"),
+                    ));
+                }
+                _ => {
+                    return Err(Error::conflict(
+                        "NoUniqueMatch",
+                        format!(
+                            "Multiple security_group matches found for name '{g}', use an ID to be more specific."
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Creates (or binds) the server's ports; repeated calls return the same ports.
     pub async fn allocate_for_server(&self, alloc: &Allocation) -> Result<Vec<Vif>> {
         let project = alloc.project_id.as_str();

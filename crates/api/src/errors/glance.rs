@@ -25,6 +25,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Gone(_) => StatusCode::GONE,
         Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::InvalidImageData(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -1,5 +1,5 @@
 //! Server create: Nova's `compute/api.py` job in one place. Resolve and check the
-//! flavor, image, key pair, networks and zone; then one transaction checks the
+//! flavor, image, key pair, security groups, networks and zone; then one transaction checks the
 //! quotas (injected files, metadata items, instances/cores/RAM) and writes the
 //! desired state (BUILD/scheduling) of each server plus its `create` action.
 
@@ -136,6 +136,10 @@ impl Compute {
             },
             None => None,
         };
+        // Nova checks the security groups before the networks (400 when one is unknown)
+        self.networks
+            .check_security_groups(ctx, &req.security_groups)
+            .await?;
         self.networks
             .check_request(ctx, &req.networks, req.max_count as usize)
             .await?;

@@ -1373,3 +1373,83 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    flavor_ids_may_be_numbers_and_is_public_takes_novas_strings,
+    |s: Server| async move {
+        let admin = s.admin_token().await;
+        let create = |body: Value| {
+            let s = &s;
+            let admin = admin.clone();
+            async move {
+                nova(
+                    s,
+                    &admin,
+                    "2.1",
+                    Method::POST,
+                    "/flavors",
+                    Some(json!({"flavor": body})),
+                )
+                .await
+            }
+        };
+        // an integer id is stored as its decimal string
+        let r = create(json!({"name": "fs.int", "ram": 64, "vcpus": 1, "disk": 0,
+                              "id": 835001500, "os-flavor-access:is_public": "True"}))
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["flavor"]["id"], "835001500");
+        assert_eq!(r.body["flavor"]["os-flavor-access:is_public"], true);
+        let r = nova(&s, &admin, "2.1", Method::GET, "/flavors/835001500", None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["flavor"]["name"], "fs.int");
+        let r = create(json!({"name": "fs.int2", "ram": 64, "vcpus": 1, "disk": 0,
+                              "id": 835001500}))
+        .await;
+        assert_fault(
+            &r,
+            StatusCode::CONFLICT,
+            "conflictingRequest",
+            "Flavor with ID 835001500 already exists.",
+        );
+        // floats and negative numbers too: Nova's pattern binds strings only
+        let r = create(
+            json!({"name": "fs.float", "ram": 64, "vcpus": 1, "disk": 0, "id": 1.5,
+                              "os-flavor-access:is_public": "0"}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["flavor"]["id"], "1.5");
+        assert_eq!(r.body["flavor"]["os-flavor-access:is_public"], false);
+        let r = create(
+            json!({"name": "fs.neg", "ram": 64, "vcpus": 1, "disk": 0, "id": -7,
+                              "os-flavor-access:is_public": "false"}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["flavor"]["id"], "-7");
+        assert_eq!(r.body["flavor"]["os-flavor-access:is_public"], false);
+        // zero is no id: one is generated
+        let r = create(json!({"name": "fs.zero", "ram": 64, "vcpus": 1, "disk": 0, "id": 0})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["flavor"]["id"].as_str().unwrap().len(), 36);
+        // what the schema refuses
+        let r =
+            create(json!({"name": "fs.bool", "ram": 64, "vcpus": 1, "disk": 0, "id": true})).await;
+        assert_fault(
+            &r,
+            StatusCode::BAD_REQUEST,
+            "badRequest",
+            "Invalid input for field/attribute id. Value: True. True is not of type 'string', 'number', 'null'",
+        );
+        let r = create(json!({"name": "fs.yes", "ram": 64, "vcpus": 1, "disk": 0,
+                              "os-flavor-access:is_public": "maybe"}))
+        .await;
+        assert_fault(
+            &r,
+            StatusCode::BAD_REQUEST,
+            "badRequest",
+            "Invalid input for field/attribute os-flavor-access:is_public. Value: maybe. 'maybe' is not one of [True, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes', False, 'False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no']",
+        );
+    }
+);

@@ -359,3 +359,70 @@ both_backends!(glance_behaviours_tempest_checks, |s: Server| async move {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 });
+
+both_backends!(
+    content_that_is_not_its_disk_format_is_415_and_the_image_queued_again,
+    |s: Server| async move {
+        let admin = s.admin_token().await;
+        let r = s
+            .client
+            .post(image_url(&s, "/v2/images"))
+            .header("X-Auth-Token", &admin)
+            .json(&json!({"name": "liar", "disk_format": "qcow2", "container_format": "bare"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        // Glance: InvalidImageData -> HTTPUnsupportedMediaType, image restored to queued
+        let r = s
+            .client
+            .put(image_url(&s, &format!("/v2/images/{id}/file")))
+            .header("X-Auth-Token", &admin)
+            .header("Content-Type", "application/octet-stream")
+            .body(vec![0x5au8; 8192])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "code": "415 Unsupported Media Type",
+                "title": "Unsupported Media Type",
+                "message": "Image disk_format qcow2 does not match stream data raw",
+            })
+        );
+        let v = show(&s, &admin, &id).await;
+        assert_eq!(v["status"], "queued", "{v}");
+        assert!(v["size"].is_null(), "{v}");
+        let images = s.state().join("images");
+        assert!(files_in(&images).is_empty(), "{:?}", files_in(&images));
+        assert!(files_in(&images.join(".partial")).is_empty());
+
+        // queued again: the owner may correct the format and upload once more
+        let r = s
+            .client
+            .patch(image_url(&s, &format!("/v2/images/{id}")))
+            .header("X-Auth-Token", &admin)
+            .header(
+                "Content-Type",
+                "application/openstack-images-v2.1-json-patch",
+            )
+            .body(json!([{"op": "replace", "path": "/disk_format", "value": "raw"}]).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            put_bytes(&s, &admin, &id, "file", vec![0x5au8; 8192]).await,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(show(&s, &admin, &id).await["status"], "active");
+    }
+);

@@ -948,3 +948,189 @@ both_backends!(keystone_behaviours_tempest_checks, |s: Server| async move {
         .await
         .assert_error(StatusCode::BAD_REQUEST);
 });
+
+both_backends!(
+    a_project_acting_as_a_domain_is_a_domain,
+    |s: Server| async move {
+        let admin = s.admin_token().await;
+        let post = |body: serde_json::Value| {
+            let s = &s;
+            let admin = admin.clone();
+            async move {
+                s.call(Method::POST, "/v3/projects", Some(&admin), Some(body))
+                    .await
+            }
+        };
+
+        // Keystone: a project acting as a domain is a root; without a parent_id
+        // the domain_id would be its parent, so neither may be given
+        for extra in [
+            json!({"parent_id": "default"}),
+            json!({"domain_id": "default"}),
+        ] {
+            let mut body = json!({"project": {"name": "pad-bad", "is_domain": true}});
+            for (k, v) in extra.as_object().unwrap() {
+                body["project"][k] = v.clone();
+            }
+            let r = post(body).await;
+            r.assert_error(StatusCode::BAD_REQUEST);
+            let m = r.body["error"]["message"].as_str().unwrap();
+            assert!(
+                m.starts_with("only root projects are allowed to act as domains."),
+                "{m}"
+            );
+        }
+
+        let r = post(json!({"project": {"name": "pad", "is_domain": true,
+                                        "description": "a domain", "tags": ["t1"]}}))
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let p = &r.body["project"];
+        let id = p["id"].as_str().unwrap().to_string();
+        assert_eq!(p["name"], "pad");
+        assert_eq!(p["is_domain"], true);
+        assert!(p["domain_id"].is_null(), "{p}");
+        assert!(p["parent_id"].is_null(), "{p}");
+        assert_eq!(p["enabled"], true);
+        assert_eq!(p["description"], "a domain");
+        assert_eq!(p["tags"], json!(["t1"]));
+        assert!(
+            p["links"]["self"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/v3/projects/{id}")),
+            "{p}"
+        );
+
+        // it is a domain, with the same id and name
+        let r = s
+            .call(
+                Method::GET,
+                &format!("/v3/domains/{id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["domain"]["name"], "pad");
+        let r = s
+            .call(Method::GET, "/v3/domains?name=pad", Some(&admin), None)
+            .await;
+        assert_eq!(r.body["domains"][0]["id"], id.as_str(), "{}", r.body);
+        // ... and still a project acting as one
+        let r = s
+            .call(
+                Method::GET,
+                &format!("/v3/projects/{id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["project"]["is_domain"], true);
+        assert!(r.body["project"]["domain_id"].is_null());
+
+        // listed only when is_domain is asked for
+        let listed = |q: &'static str| {
+            let s = &s;
+            let admin = admin.clone();
+            async move {
+                let r = s.call(Method::GET, q, Some(&admin), None).await;
+                assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+                r.body["projects"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["id"].as_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert!(!listed("/v3/projects").await.contains(&id));
+        assert!(!listed("/v3/projects?is_domain=false").await.contains(&id));
+        let domains = listed("/v3/projects?is_domain=true").await;
+        assert!(domains.contains(&id) && domains.contains(&"default".to_string()));
+        assert!(
+            !domains.contains(
+                &s.call(Method::GET, "/v3/projects?name=admin", Some(&admin), None)
+                    .await
+                    .body["projects"][0]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            )
+        );
+
+        // a second one with a taken domain name
+        let r = post(json!({"project": {"name": "pad", "is_domain": true}})).await;
+        r.assert_error(StatusCode::CONFLICT);
+        assert_eq!(
+            r.body["error"]["message"],
+            "Conflict occurred attempting to store project - it is not permitted to have two \
+             projects acting as domains with the same name: pad."
+        );
+
+        // usable as a domain: projects go in it
+        let r = post(json!({"project": {"name": "inside", "domain_id": id}})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(r.body["project"]["domain_id"], id.as_str());
+        assert_eq!(r.body["project"]["parent_id"], id.as_str());
+        let inside = r.body["project"]["id"].as_str().unwrap().to_string();
+
+        // enabled, it cannot be deleted; disabled (through /v3/projects), it can
+        let r = s
+            .call(
+                Method::DELETE,
+                &format!("/v3/projects/{id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        r.assert_error(StatusCode::FORBIDDEN);
+        let r = s
+            .call(
+                Method::PATCH,
+                &format!("/v3/projects/{id}"),
+                Some(&admin),
+                Some(json!({"project": {"is_domain": false}})),
+            )
+            .await;
+        r.assert_error(StatusCode::BAD_REQUEST);
+        let r = s
+            .call(
+                Method::PATCH,
+                &format!("/v3/projects/{id}"),
+                Some(&admin),
+                Some(json!({"project": {"enabled": false, "description": "off"}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["project"]["enabled"], false);
+        assert_eq!(r.body["project"]["is_domain"], true);
+        let r = s
+            .call(
+                Method::GET,
+                &format!("/v3/domains/{id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.body["domain"]["enabled"], false);
+        assert_eq!(r.body["domain"]["description"], "off");
+        let r = s
+            .call(
+                Method::DELETE,
+                &format!("/v3/projects/{id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+        for gone in [
+            format!("/v3/domains/{id}"),
+            format!("/v3/projects/{inside}"),
+        ] {
+            let r = s.call(Method::GET, &gone, Some(&admin), None).await;
+            r.assert_error(StatusCode::NOT_FOUND);
+        }
+    }
+);

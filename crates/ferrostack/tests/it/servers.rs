@@ -2942,3 +2942,94 @@ both_backends_env!(
         assert_eq!(ws(good, None).await, 403);
     }
 );
+
+/// A Neutron security group of the token's project; returns its id.
+async fn security_group(s: &Server, token: &str, name: &str) -> String {
+    let r = s
+        .client
+        .post(format!("{}/network/v2.0/security-groups", s.base))
+        .header("X-Auth-Token", token)
+        .json(&json!({"security_group": {"name": name}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    v["security_group"]["id"].as_str().unwrap().to_string()
+}
+
+both_backends!(
+    an_unknown_security_group_is_refused_at_create_time,
+    |s: Server| async move {
+        let admin = s.admin_token().await;
+        let image = s.active_image(&admin, "sg-img").await;
+        make_public(&s, &admin, &image).await;
+        let (_, alice) = member(&s, &admin, "sg-alice").await;
+        let (_, bob) = member(&s, &admin, "sg-bob").await;
+        let web = security_group(&s, &alice, "web").await;
+        let bobs = security_group(&s, &bob, "bobs").await;
+        let groups = |names: &[&str]| json!({"security_groups": names.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()});
+
+        // Nova: SecurityGroupNotFound -> 400, with neutronclient's message
+        for (missing, networks) in [
+            ("nope", None),
+            ("nope", Some("none")),
+            (bobs.as_str(), None),
+        ] {
+            let mut extra = groups(&[missing]);
+            let mv = networks.map(|n| {
+                extra["networks"] = json!(n);
+                "2.37"
+            });
+            let r = create(&s, &alice, server_body(&image, "sg-bad", extra), mv).await;
+            assert_eq!(
+                nova_error(&r, StatusCode::BAD_REQUEST),
+                format!("Unable to find security_group with name or id '{missing}'")
+            );
+        }
+        let r = s.compute(Method::GET, "/servers", &alice, None, None).await;
+        assert!(names(&r.body).is_empty(), "{}", r.body);
+
+        // by name, by id, `default`, and with no networks at all
+        boot(&s, &alice, &image, "sg-name", groups(&["web"])).await;
+        boot(&s, &alice, &image, "sg-id", groups(&[&web])).await;
+        boot(&s, &alice, &image, "sg-default", groups(&["default"])).await;
+        let r = create(
+            &s,
+            &alice,
+            server_body(
+                &image,
+                "sg-none",
+                json!({"networks": "none", "security_groups": [{"name": "web"}]}),
+            ),
+            Some("2.37"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+
+        // an admin may name another project's group by id
+        let r = create(
+            &s,
+            &admin,
+            server_body(&image, "sg-admin", groups(&[&bobs])),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+
+        // a name two groups carry: Nova's NoUniqueMatch -> 409
+        security_group(&s, &alice, "twin").await;
+        security_group(&s, &alice, "twin").await;
+        let r = create(
+            &s,
+            &alice,
+            server_body(&image, "sg-twin", groups(&["twin"])),
+            None,
+        )
+        .await;
+        assert_eq!(
+            nova_error(&r, StatusCode::CONFLICT),
+            "Multiple security_group matches found for name 'twin', use an ID to be more specific."
+        );
+    }
+);

@@ -150,7 +150,8 @@ impl Inspection {
 pub enum InspectError {
     #[error("image rejected: {0}")]
     Unsafe(Unsafe),
-    #[error("image content is {detected} but disk_format is {declared}")]
+    /// Glance's words (`glance/location.py` `set_data`).
+    #[error("Image disk_format {declared} does not match stream data {detected}")]
     FormatMismatch {
         declared: String,
         detected: DiskFormat,

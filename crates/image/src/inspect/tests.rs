@@ -607,7 +607,10 @@ fn verify_policy() {
         detected: DiskFormat::Qcow2,
     }
     .to_string();
-    assert_eq!(msg, "image content is qcow2 but disk_format is raw");
+    assert_eq!(
+        msg,
+        "Image disk_format raw does not match stream data qcow2"
+    );
     assert_eq!(DiskFormat::Vhd.to_string(), "vhd");
     assert_eq!(DiskFormat::from_name("VPC"), Some(DiskFormat::Vhd));
 }
