@@ -4,6 +4,7 @@
 //! routers under devstack-style prefixes on one listener (`/identity`, ...) and,
 //! when configured, at the root of a service's classic port.
 
+pub mod auth;
 pub mod compute;
 pub mod console;
 pub mod ec2;
@@ -11,6 +12,7 @@ pub mod errors;
 pub mod identity;
 pub mod image;
 mod layers;
+pub mod links;
 pub mod metadata;
 pub mod network;
 

@@ -11,37 +11,30 @@ use sha2::Digest as _;
 use sqlx::{AnyConnection, Row};
 
 use ferrostack_core::RequestContext;
-use ferrostack_core::db::get_bool;
 
 use crate::error::{Error, Result};
 use crate::rules::{self, invalid_input, nova_time, show_value};
 use crate::service::Compute;
 use crate::version::ApiVersion;
 
-/// A registered compute host (one hypervisor + its nova-compute service).
+/// A registered compute host (one hypervisor + its nova-compute service) as the
+/// admin APIs show it: the `hosts` row ([`crate::hosts::Host`], read through
+/// `Deref`) plus what is derived from it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Host {
-    pub id: String,
+    pub row: crate::hosts::Host,
     /// 1-based position by registration: the integer id below 2.53.
     pub number: i64,
-    pub name: String,
-    pub service_id: String,
-    pub availability_zone: String,
-    pub enabled: bool,
-    pub disabled_reason: Option<String>,
-    pub forced_down: bool,
-    pub hypervisor_type: String,
-    pub hypervisor_version: i64,
-    pub vcpus: i64,
-    pub memory_mb: i64,
-    pub local_gb: i64,
-    pub reserved_host_memory_mb: i64,
-    pub reserved_host_disk_mb: i64,
-    pub host_ip: String,
-    pub last_seen_us: i64,
     /// Heartbeat recent enough and not forced down.
     pub up: bool,
     pub usage: HostUsage,
+}
+
+impl std::ops::Deref for Host {
+    type Target = crate::hosts::Host;
+    fn deref(&self) -> &crate::hosts::Host {
+        &self.row
+    }
 }
 
 /// What the servers on a host use.
@@ -85,42 +78,25 @@ async fn usage_by_host(conn: &mut AnyConnection) -> Result<HashMap<String, HostU
 /// Every registered host, in registration order.
 pub async fn load_hosts(conn: &mut AnyConnection, service_down_time_s: u64) -> Result<Vec<Host>> {
     let usage = usage_by_host(conn).await?;
-    let rows = sqlx::query(
-        "SELECT id, name, service_id, availability_zone, enabled, disabled_reason, forced_down, \
-         hypervisor_type, hypervisor_version, vcpus, memory_mb, local_gb, reserved_host_memory_mb, \
-         reserved_host_disk_mb, host_ip, last_seen_us FROM hosts ORDER BY created_at_us, id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let sql = format!(
+        "SELECT {} FROM hosts ORDER BY created_at_us, id",
+        crate::hosts::HOST_COLUMNS
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&mut *conn)
+        .await?;
     let now = rules::now_us();
     let down_us = i64::try_from(service_down_time_s)
         .unwrap_or(i64::MAX / 2_000_000)
         .saturating_mul(1_000_000);
     let mut out = Vec::new();
     for (i, r) in rows.iter().enumerate() {
-        let name: String = r.try_get("name")?;
-        let last_seen_us: i64 = r.try_get("last_seen_us")?;
-        let forced_down = get_bool(r, "forced_down")?;
+        let row = crate::hosts::host_from_row(r)?;
         out.push(Host {
-            id: r.try_get("id")?,
             number: i64::try_from(i).unwrap_or(0) + 1,
-            service_id: r.try_get("service_id")?,
-            availability_zone: r.try_get("availability_zone")?,
-            enabled: get_bool(r, "enabled")?,
-            disabled_reason: r.try_get("disabled_reason")?,
-            forced_down,
-            hypervisor_type: r.try_get("hypervisor_type")?,
-            hypervisor_version: r.try_get("hypervisor_version")?,
-            vcpus: r.try_get("vcpus")?,
-            memory_mb: r.try_get("memory_mb")?,
-            local_gb: r.try_get("local_gb")?,
-            reserved_host_memory_mb: r.try_get("reserved_host_memory_mb")?,
-            reserved_host_disk_mb: r.try_get("reserved_host_disk_mb")?,
-            host_ip: r.try_get("host_ip")?,
-            last_seen_us,
-            up: !forced_down && now.saturating_sub(last_seen_us) <= down_us,
-            usage: usage.get(&name).copied().unwrap_or_default(),
-            name,
+            up: !row.forced_down && now.saturating_sub(row.last_seen_us) <= down_us,
+            usage: usage.get(&row.name).copied().unwrap_or_default(),
+            row,
         });
     }
     Ok(out)
@@ -769,23 +745,28 @@ mod tests {
 
     fn host() -> Host {
         Host {
-            id: "7e1d1f3c-0000-4000-8000-000000000001".into(),
+            row: crate::hosts::Host {
+                id: "7e1d1f3c-0000-4000-8000-000000000001".into(),
+                name: "h1".into(),
+                service_id: "7e1d1f3c-0000-4000-8000-000000000002".into(),
+                availability_zone: "nova".into(),
+                enabled: true,
+                disabled_reason: None,
+                forced_down: false,
+                hypervisor_type: "fake".into(),
+                hypervisor_version: 1000,
+                vcpus: 8,
+                memory_mb: 8192,
+                local_gb: 100,
+                cpu_allocation_ratio: 16.0,
+                ram_allocation_ratio: 1.5,
+                disk_allocation_ratio: 1.0,
+                reserved_host_memory_mb: 512,
+                reserved_host_disk_mb: 0,
+                host_ip: "127.0.0.1".into(),
+                last_seen_us: 0,
+            },
             number: 1,
-            name: "h1".into(),
-            service_id: "7e1d1f3c-0000-4000-8000-000000000002".into(),
-            availability_zone: "nova".into(),
-            enabled: true,
-            disabled_reason: None,
-            forced_down: false,
-            hypervisor_type: "fake".into(),
-            hypervisor_version: 1000,
-            vcpus: 8,
-            memory_mb: 8192,
-            local_gb: 100,
-            reserved_host_memory_mb: 512,
-            reserved_host_disk_mb: 0,
-            host_ip: "127.0.0.1".into(),
-            last_seen_us: 0,
             up: true,
             usage: HostUsage {
                 running_vms: 1,

@@ -423,6 +423,25 @@ impl Images {
         }))
     }
 
+    /// The file holding an active image's bytes on this host, when the store keeps
+    /// it as one (the filesystem store): for the host's image cache, which links
+    /// it. The caller must be allowed to download the image.
+    pub async fn local_file(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<Option<std::path::PathBuf>> {
+        policy::reader(ctx, "download_image")?;
+        let im = self.visible(ctx, id).await?;
+        if im.status != Status::Active {
+            return Ok(None);
+        }
+        Ok(im
+            .location
+            .as_deref()
+            .and_then(|l| self.store.local_path(l)))
+    }
+
     /// Start-up: uploads cut by a crash go back to `queued`; bytes that no active
     /// or deactivated image refers to are removed.
     pub(crate) async fn recover(&self) -> Result<()> {

@@ -14,7 +14,7 @@ use axum::routing::{get, put};
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::identity::Base;
+use crate::links::Base;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

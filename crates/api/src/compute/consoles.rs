@@ -14,7 +14,7 @@ use ferrostack_compute::Error;
 
 use super::{ApiResult, Mv, json_body};
 use crate::AppState;
-use crate::identity::Caller;
+use crate::auth::Caller;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

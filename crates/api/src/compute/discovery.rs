@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use ferrostack_compute::ApiVersion;
 
-use crate::identity::Base;
+use crate::links::Base;
 
 fn v21_doc(base: &Base) -> Value {
     json!({

@@ -8,8 +8,8 @@ use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::auth::Caller;
 use crate::compute::ApiResult;
-use crate::identity::Caller;
 
 const NAMESPACE: &str = "http://docs.openstack.org/compute/ext/fake_xml";
 const UPDATED: &str = "2014-12-03T00:00:00Z";

@@ -14,7 +14,7 @@ use ferrostack_compute::servers::model::Server;
 use ferrostack_core::RequestContext;
 use ferrostack_core::time::IsoTime;
 
-use crate::identity::Base;
+use crate::links::Base;
 
 #[derive(Serialize)]
 pub struct Link {

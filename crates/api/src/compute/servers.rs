@@ -3,8 +3,6 @@
 //! microversion (2.47 embedded flavor, 2.19 description, 2.26 tags, 2.9 locked,
 //! 2.73 locked_reason, 2.3 extended attributes, 2.96 pinned zone, ...).
 
-use std::collections::BTreeMap;
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -13,8 +11,9 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
+use ferrostack_compute::servers::actions::{ServerAction, parse_action};
 use ferrostack_compute::servers::model::Server;
-use ferrostack_compute::servers::ops::{Action, Rebuild, ServerUpdate};
+use ferrostack_compute::servers::ops::{Action, ServerUpdate};
 use ferrostack_compute::servers::query::ListQuery;
 use ferrostack_compute::servers::request::{
     self, check_metadata, check_name, check_tag, check_tags,
@@ -25,7 +24,8 @@ use ferrostack_core::time::iso_time;
 
 use super::{ApiResult, Mv, json_body, server_view};
 use crate::AppState;
-use crate::identity::{Base, Caller};
+use crate::auth::Caller;
+use crate::links::Base;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -527,18 +527,6 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn parse_action(body: &Value) -> Result<(String, Value), Error> {
-    let obj = body
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .ok_or_else(|| Error::BadRequest("There is no such action".into()))?;
-    let (k, v) = obj
-        .iter()
-        .next()
-        .ok_or_else(|| Error::BadRequest("There is no such action".into()))?;
-    Ok((k.clone(), v.clone()))
-}
-
 async fn action(
     State(s): State<AppState>,
     c: Caller,
@@ -549,175 +537,26 @@ async fn action(
     body: Bytes,
 ) -> ApiResult {
     let body = json_body(&body)?;
-    let (name, arg) = parse_action(&body)?;
     let rid = request_id(&headers);
     let ctx = c.ctx();
-    let act = match name.as_str() {
-        "os-stop" => Action::Stop,
-        "os-start" => Action::Start,
-        "reboot" => {
-            let t = arg.get("type").and_then(Value::as_str).ok_or_else(|| {
-                Error::BadRequest(
-                    "Invalid input for field/attribute reboot. 'type' is a required property"
-                        .into(),
-                )
-            })?;
-            match t.to_ascii_uppercase().as_str() {
-                "SOFT" => Action::Reboot { hard: false },
-                "HARD" => Action::Reboot { hard: true },
-                _ => return Err(Error::BadRequest(format!("Invalid input for field/attribute type. Value: {t}. '{t}' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']")).into()),
-            }
-        }
-        "pause" => Action::Pause,
-        "unpause" => Action::Unpause,
-        "suspend" => Action::Suspend,
-        "resume" => Action::Resume,
-        "lock" => Action::Lock {
-            reason: if mv.at_least(2, 73) {
-                arg.get("locked_reason")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            } else {
-                None
-            },
-        },
-        "unlock" => Action::Unlock,
-        "confirmResize" => Action::ConfirmResize,
-        "revertResize" => Action::RevertResize,
-        "resize" => {
-            let f = arg.get("flavorRef").ok_or_else(|| {
-                Error::BadRequest(
-                    "Invalid input for field/attribute resize. 'flavorRef' is a required property"
-                        .into(),
-                )
-            })?;
-            let flavor_ref = match f {
-                Value::String(x) if !x.is_empty() => x.clone(),
-                Value::Number(n) => n.to_string(),
-                _ => return Err(request::invalid("flavorRef", f, "is not valid").into()),
-            };
-            Action::Resize { flavor_ref }
-        }
-        "createImage" => {
-            let name = arg.get("name").ok_or_else(|| {
-                Error::BadRequest(
-                    "Invalid input for field/attribute createImage. 'name' is a required property"
-                        .into(),
-                )
-            })?;
-            let name = check_name("name", name)?;
-            let metadata = match arg.get("metadata") {
-                Some(m) => check_metadata("metadata", m)?,
-                None => BTreeMap::new(),
-            };
-            Action::CreateImage { name, metadata }
-        }
-        "createBackup" => {
-            let obj = arg.as_object().ok_or_else(|| {
-                Error::BadRequest("Invalid input for field/attribute createBackup.".into())
-            })?;
-            for required in ["name", "backup_type", "rotation"] {
-                if !obj.contains_key(required) {
-                    return Err(Error::BadRequest(format!(
-                        "Invalid input for field/attribute createBackup. '{required}' is a required property"
-                    ))
-                    .into());
-                }
-            }
-            let mut name = String::new();
-            let mut backup_type = String::new();
-            let mut rotation = 0;
-            let mut metadata = BTreeMap::new();
-            for (k, v) in obj {
-                match k.as_str() {
-                    "name" => name = check_name("name", v)?,
-                    "backup_type" => {
-                        backup_type = v
-                            .as_str()
-                            .ok_or_else(|| {
-                                request::invalid("backup_type", v, "is not of type 'string'")
-                            })?
-                            .to_string()
-                    }
-                    "rotation" => {
-                        rotation = match v {
-                            Value::Number(n) => n.as_i64(),
-                            Value::String(x)
-                                if !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()) =>
-                            {
-                                x.parse().ok()
-                            }
-                            _ => None,
-                        }
-                        .filter(|n| *n >= 0)
-                        .ok_or_else(|| {
-                            request::invalid("rotation", v, "is not a non-negative integer")
-                        })?
-                    }
-                    "metadata" => metadata = check_metadata("metadata", v)?,
-                    other => {
-                        return Err(Error::BadRequest(format!(
-                            "Invalid input for field/attribute createBackup. Additional properties are not allowed ('{other}' was unexpected)"
-                        ))
-                        .into());
-                    }
-                }
-            }
-            Action::CreateBackup {
-                name,
-                backup_type,
-                rotation,
-                metadata,
-            }
-        }
-        "changePassword" => {
-            let p = arg
-                .get("adminPass")
-                .and_then(Value::as_str)
-                .ok_or_else(|| Error::BadRequest("Invalid input for field/attribute changePassword. 'adminPass' is a required property".into()))?;
-            Action::ChangePassword {
-                password: p.to_string(),
-            }
-        }
-        "rebuild" => Action::Rebuild(Box::new(parse_rebuild(&arg, mv)?)),
-        "forceDelete" => {
+    let act = match parse_action(&body, mv)? {
+        ServerAction::Change(act) => act,
+        ServerAction::ForceDelete => {
             s.compute.delete_server(ctx, &id, &rid).await?;
             return Ok(StatusCode::ACCEPTED.into_response());
         }
-        "os-getConsoleOutput" => {
-            let lines = match arg.get("length") {
-                None | Some(Value::Null) => None,
-                Some(Value::Number(n)) => n
-                    .as_i64()
-                    .filter(|n| *n >= -1)
-                    .map(|n| if n < 0 { usize::MAX } else { n as usize }),
-                Some(Value::String(x)) => x
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| *n >= -1)
-                    .map(|n| if n < 0 { usize::MAX } else { n as usize }),
-                Some(_) => None,
-            };
-            if arg.get("length").is_some_and(|l| !l.is_null()) && lines.is_none() {
-                return Err(
-                    Error::BadRequest("Invalid input for field/attribute length.".into()).into(),
-                );
-            }
-            let out = s
-                .compute
-                .console_output(ctx, &id, lines.filter(|n| *n != usize::MAX))
-                .await?;
+        ServerAction::ConsoleOutput { lines } => {
+            let out = s.compute.console_output(ctx, &id, lines).await?;
             return Ok(axum::Json(json!({"output": out})).into_response());
         }
-        "os-getVNCConsole" | "os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole" => {
-            return super::consoles::legacy_action(&s, &c, mv, &id, &name, &arg).await;
+        ServerAction::LegacyConsole { name, body } => {
+            return super::consoles::legacy_action(&s, &c, mv, &id, &name, &body).await;
         }
-        "os-resetState" => {
-            let state = arg.get("state").and_then(Value::as_str).unwrap_or("");
-            s.compute.reset_state(ctx, &id, state).await?;
+        ServerAction::ResetState { state } => {
+            s.compute.reset_state(ctx, &id, &state).await?;
             return Ok(StatusCode::ACCEPTED.into_response());
         }
-        other => {
+        ServerAction::Unknown(other) => {
             // a missing server is 404 whatever the action
             s.compute.get_server(ctx, &id).await?;
             return Err(Error::BadRequest(format!("There is no such action: {other}")).into());
@@ -758,70 +597,6 @@ async fn action(
         return Ok(resp);
     }
     Ok(status.into_response())
-}
-
-fn parse_rebuild(arg: &Value, mv: ApiVersion) -> Result<Rebuild, Error> {
-    let obj = arg
-        .as_object()
-        .ok_or_else(|| Error::BadRequest("Invalid input for field/attribute rebuild.".into()))?;
-    let image = obj.get("imageRef").and_then(Value::as_str).ok_or_else(|| {
-        Error::BadRequest(
-            "Invalid input for field/attribute rebuild. 'imageRef' is a required property".into(),
-        )
-    })?;
-    let image_ref = request::image_id_from_ref(image)
-        .ok_or_else(|| Error::BadRequest("Invalid imageRef provided.".into()))?;
-    let mut r = Rebuild {
-        image_ref,
-        name: None,
-        metadata: None,
-        admin_pass: None,
-        personality: None,
-        user_data: None,
-        key_name: None,
-        description: None,
-        access_ipv4: None,
-        access_ipv6: None,
-    };
-    for (k, v) in obj {
-        match k.as_str() {
-            "imageRef" => {}
-            "name" => r.name = Some(check_name("name", v)?),
-            "metadata" => r.metadata = Some(check_metadata("metadata", v)?),
-            "adminPass" => r.admin_pass = v.as_str().map(str::to_string),
-            "personality" if !mv.at_least(2, 57) => {
-                let wrapped = json!({"server": {"name": "x", "flavorRef": "1", "imageRef": r.image_ref, "personality": v, "networks": "none"}});
-                let parsed = request::parse_create(&wrapped, ApiVersion::new(2, 56), usize::MAX)?;
-                r.personality = Some(parsed.personality);
-            }
-            "user_data" if mv.at_least(2, 57) => {
-                r.user_data = Some(match v {
-                    Value::Null => None,
-                    Value::String(u) if request::is_base64(u) && u.len() <= 65535 => {
-                        Some(u.clone())
-                    }
-                    _ => return Err(request::invalid("user_data", v, "is not a 'base64'")),
-                })
-            }
-            "key_name" if mv.at_least(2, 54) => {
-                r.key_name = Some(v.as_str().map(str::to_string));
-            }
-            "description" if mv.at_least(2, 19) => {
-                r.description = Some(v.as_str().map(str::to_string));
-            }
-            "accessIPv4" => r.access_ipv4 = Some(request::access_ip(k, v)?),
-            "accessIPv6" => r.access_ipv6 = Some(request::access_ip(k, v)?),
-            "preserve_ephemeral" | "OS-DCF:diskConfig" => {}
-            "trusted_image_certificates" if mv.at_least(2, 63) => {}
-            "hostname" if mv.at_least(2, 90) => {}
-            other => {
-                return Err(Error::BadRequest(format!(
-                    "Invalid input for field/attribute rebuild. Additional properties are not allowed ('{other}' was unexpected)"
-                )));
-            }
-        }
-    }
-    Ok(r)
 }
 
 async fn metadata_list(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult {

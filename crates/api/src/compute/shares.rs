@@ -13,7 +13,7 @@ use ferrostack_compute::Error;
 
 use super::{ApiResult, Mv};
 use crate::AppState;
-use crate::identity::Caller;
+use crate::auth::Caller;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -1,7 +1,7 @@
-//! Keystone v3 over HTTP. Handlers extract, call [`Identity`], and render; the
-//! helpers here give every handler the caller (from `X-Auth-Token`), the JSON body
-//! (Keystone's messages for malformed JSON), list parameters and the base URL that
-//! entity links are built from.
+//! Keystone v3 over HTTP. Handlers extract (`crate::auth::Caller`,
+//! `crate::links::Base`), call [`Identity`], and render; the helpers here give them
+//! the JSON body (Keystone's messages for malformed JSON), list parameters and
+//! Keystone's entity and collection shapes.
 
 mod catalog;
 mod credentials;
@@ -10,21 +10,19 @@ mod resources;
 mod roles;
 mod tokens;
 
-use std::sync::Arc;
-
 use axum::Router;
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use ferrostack_identity::{Error, ListParams, Page, ValidToken};
+use ferrostack_identity::{Error, ListParams, Page};
 
+use crate::AppState;
+use crate::auth::Caller;
 use crate::errors::keystone::KeystoneError;
-use crate::{AppState, Mount};
+use crate::links::Base;
 
 pub type ApiResult<T = Response> = Result<T, KeystoneError>;
 
@@ -65,94 +63,6 @@ async fn method_not_allowed() -> Response {
         StatusCode::METHOD_NOT_ALLOWED,
         "The method specified is not allowed for the requested resource.",
     )
-}
-
-/// The identity base URL as the client reached it (`http://host:port/identity`).
-#[derive(Debug, Clone)]
-pub struct Base(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for Base {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let mount = parts.extensions.get::<Mount>();
-        if let Some(url) = mount.and_then(|m| m.public_url.clone()) {
-            return Ok(Base(url.trim_end_matches('/').to_string()));
-        }
-        let host = parts
-            .headers
-            .get(axum::http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        let scheme = parts
-            .headers
-            .get("x-forwarded-proto")
-            .and_then(|h| h.to_str().ok())
-            .filter(|s| *s == "https")
-            .unwrap_or("http");
-        let prefix = mount.map(|m| m.prefix).unwrap_or("");
-        Ok(Base(format!("{scheme}://{host}{prefix}")))
-    }
-}
-
-impl Base {
-    pub fn v3(&self, path: &str) -> String {
-        format!("{}/v3/{path}", self.0)
-    }
-}
-
-/// The validated caller of a request (`X-Auth-Token`); 401 when missing or invalid.
-pub struct Caller(pub Arc<ValidToken>);
-
-impl Caller {
-    pub fn ctx(&self) -> &ferrostack_core::RequestContext {
-        &self.0.context
-    }
-}
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = KeystoneError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let base = Base::from_request_parts(parts, state)
-            .await
-            .ok()
-            .map(|b| b.0);
-        let unauth = |base: Option<String>| KeystoneError {
-            error: Error::unauthenticated(),
-            www_authenticate: base,
-        };
-        let token = parts
-            .headers
-            .get("x-auth-token")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| unauth(base.clone()))?;
-        match state.identity.validate(token, false).await {
-            Ok(v) => Ok(Caller(v)),
-            Err(Error::Internal(e)) => Err(Error::Internal(e).into()),
-            Err(_) => Err(unauth(base)),
-        }
-    }
-}
-
-impl OptionalFromRequestParts<AppState> for Caller {
-    type Rejection = KeystoneError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        if parts.headers.contains_key("x-auth-token") {
-            <Caller as FromRequestParts<AppState>>::from_request_parts(parts, state)
-                .await
-                .map(Some)
-        } else {
-            Ok(None)
-        }
-    }
 }
 
 /// Parses a JSON request body with Keystone's messages.

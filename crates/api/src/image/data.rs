@@ -12,7 +12,7 @@ use ferrostack_image::data::RangeRequest;
 
 use super::ApiResult;
 use crate::AppState;
-use crate::identity::Caller;
+use crate::auth::Caller;
 
 pub async fn upload(
     State(s): State<AppState>,

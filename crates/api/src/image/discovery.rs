@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::identity::Base;
+use crate::links::Base;
 
 /// The newest Glance API version whose behaviour ferrostack follows.
 const CURRENT: u32 = 16;

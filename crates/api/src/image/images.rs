@@ -14,7 +14,7 @@ use ferrostack_image::query::ListQuery;
 
 use super::{ApiResult, json_body};
 use crate::AppState;
-use crate::identity::Caller;
+use crate::auth::Caller;
 
 /// Glance's representation of an image.
 pub fn render(im: &Image) -> Value {

@@ -12,7 +12,7 @@ use ferrostack_image::Member;
 
 use super::{ApiResult, json_body};
 use crate::AppState;
-use crate::identity::Caller;
+use crate::auth::Caller;
 
 fn render(m: &Member) -> Value {
     json!({

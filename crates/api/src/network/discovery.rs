@@ -4,7 +4,7 @@
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::identity::Base;
+use crate::links::Base;
 
 pub async fn root(base: Base) -> Response {
     axum::Json(json!({"versions": [{

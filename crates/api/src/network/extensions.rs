@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use ferrostack_network::Error;
 
 use super::ApiResult;
+use crate::auth::Caller;
 use crate::errors::neutron::NeutronError;
-use crate::identity::Caller;
 
 /// (alias, name, description)
 const EXTENSIONS: &[(&str, &str, &str)] = &[

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{ApiResult, json_body};
 use crate::AppState;
-use crate::identity::Caller;
+use crate::auth::Caller;
 
 pub async fn list(State(s): State<AppState>, c: Caller) -> ApiResult {
     let quotas = s.network.quota_list(c.ctx()).await?;

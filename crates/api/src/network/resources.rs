@@ -11,8 +11,9 @@ use ferrostack_network::{Error, ListQuery};
 
 use super::{ApiResult, json_body, kind_of, query_pairs};
 use crate::AppState;
+use crate::auth::Caller;
 use crate::errors::neutron::NeutronError;
-use crate::identity::{Base, Caller};
+use crate::links::Base;
 
 fn encode(pairs: &[(String, String)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())

@@ -61,6 +61,13 @@ impl ImageSource for ImageServiceSource {
         })
     }
 
+    async fn local_file(&self, image_id: &str) -> io::Result<Option<std::path::PathBuf>> {
+        self.images
+            .local_file(&Self::context(), image_id)
+            .await
+            .map_err(io_err)
+    }
+
     async fn open(&self, image_id: &str) -> io::Result<ByteStream> {
         match self
             .images

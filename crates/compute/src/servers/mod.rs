@@ -2,6 +2,7 @@
 //! (quotas, key pair resolution, desired state), lists, and the changes users make
 //! (update, delete, metadata, tags, actions).
 
+pub mod actions;
 pub mod create;
 pub mod model;
 pub mod ops;

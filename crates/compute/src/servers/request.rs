@@ -293,6 +293,47 @@ pub fn access_ip(field: &str, v: &Value) -> Result<String> {
 }
 
 /// Validates `body` (the whole request) for microversion `mv`.
+/// `personality` (below 2.57): files to inject, contents in base64.
+pub fn parse_personality(v: &Value) -> Result<Vec<Personality>> {
+    let items = v
+        .as_array()
+        .ok_or_else(|| invalid("personality", v, "is not of type 'array'"))?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let obj = item
+            .as_object()
+            .ok_or_else(|| invalid("personality", item, "is not of type 'object'"))?;
+        let mut path = None;
+        let mut contents = None;
+        for (pk, pv) in obj {
+            match pk.as_str() {
+                "path" => path = Some(string("path", pv)?.to_string()),
+                "contents" => {
+                    let c = string("contents", pv)?;
+                    if !is_base64(c) {
+                        return Err(invalid("contents", pv, &format!("'{c}' is not a 'base64'")));
+                    }
+                    contents = Some(c.to_string());
+                }
+                other => {
+                    return Err(invalid(
+                        "personality",
+                        item,
+                        &format!(
+                            "Additional properties are not allowed ('{other}' was unexpected)"
+                        ),
+                    ));
+                }
+            }
+        }
+        out.push(Personality {
+            path: path.unwrap_or_default(),
+            contents: contents.unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}
+
 pub fn parse_create(body: &Value, mv: ApiVersion, max_user_data: usize) -> Result<CreateRequest> {
     let top = body
         .as_object()
@@ -396,47 +437,7 @@ pub fn parse_create(body: &Value, mv: ApiVersion, max_user_data: usize) -> Resul
                 saw_flavor = true;
             }
             "metadata" => req.metadata = check_metadata("metadata", v)?,
-            "personality" if !mv.at_least(2, 57) => {
-                let items = v
-                    .as_array()
-                    .ok_or_else(|| invalid("personality", v, "is not of type 'array'"))?;
-                for item in items {
-                    let obj = item
-                        .as_object()
-                        .ok_or_else(|| invalid("personality", item, "is not of type 'object'"))?;
-                    let mut path = None;
-                    let mut contents = None;
-                    for (pk, pv) in obj {
-                        match pk.as_str() {
-                            "path" => path = Some(string("path", pv)?.to_string()),
-                            "contents" => {
-                                let c = string("contents", pv)?;
-                                if !is_base64(c) {
-                                    return Err(invalid(
-                                        "contents",
-                                        pv,
-                                        &format!("'{c}' is not a 'base64'"),
-                                    ));
-                                }
-                                contents = Some(c.to_string());
-                            }
-                            other => {
-                                return Err(invalid(
-                                    "personality",
-                                    item,
-                                    &format!(
-                                        "Additional properties are not allowed ('{other}' was unexpected)"
-                                    ),
-                                ));
-                            }
-                        }
-                    }
-                    req.personality.push(Personality {
-                        path: path.unwrap_or_default(),
-                        contents: contents.unwrap_or_default(),
-                    });
-                }
-            }
+            "personality" if !mv.at_least(2, 57) => req.personality = parse_personality(v)?,
             "user_data" => {
                 if v.is_null() {
                     continue;

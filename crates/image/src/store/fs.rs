@@ -189,6 +189,10 @@ impl ImageStore for FilesystemStore {
         Ok(read_stream(file, range))
     }
 
+    fn local_path(&self, location: &str) -> Option<PathBuf> {
+        self.path_of(location).ok()
+    }
+
     async fn delete(&self, location: &str) -> Result<(), StoreError> {
         let path = self.path_of(location)?;
         match tokio::fs::remove_file(&path).await {

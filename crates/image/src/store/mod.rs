@@ -118,6 +118,13 @@ pub trait ImageStore: Send + Sync {
         range: Option<Range<u64>>,
     ) -> Result<ByteStream, StoreError>;
 
+    /// The object's file on this host, for a store that keeps objects as plain
+    /// immutable files (the host's image cache links it instead of copying).
+    /// `None` (the default) for stores that do not.
+    fn local_path(&self, _location: &str) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// Removes the object. Idempotent: an absent object is `Ok(())`, so deleting an
     /// image whose data is already gone succeeds.
     async fn delete(&self, location: &str) -> Result<(), StoreError>;

@@ -156,6 +156,73 @@ impl ImageCache {
                 format!("is {}, not active", rec.status),
             ));
         }
+        let tmp = match self.link_local(image_id, name, &rec).await {
+            Some(linked) => linked,
+            None => self.copy_verified_from_source(image_id, name, &rec).await?,
+        };
+        self.finish(image_id, name, &rec, tmp).await
+    }
+
+    /// The store's own file, hard-linked under a temporary name in the cache
+    /// directory, when the source has one on this filesystem and its size is the
+    /// record's. Its bytes were hashed as the upload wrote them (that is where the
+    /// record's checksums come from) and the store never rewrites a file, so they
+    /// are not hashed again; the format checks in [`Self::finish`] still run.
+    /// `None` (and a log line) when there is no such file or it cannot be linked
+    /// (another filesystem): the caller copies from the stream.
+    async fn link_local(
+        &self,
+        image_id: &str,
+        name: &str,
+        rec: &super::SourceImage,
+    ) -> Option<tempfile::NamedTempFile> {
+        let src = match self.source.local_file(image_id).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::debug!(image = image_id, error = %e, "no local file to link; copying");
+                return None;
+            }
+        };
+        let link = self.dir.join(format!(
+            ".{name}.link.{}",
+            ferrostack_core::ids::new_hex_id()
+        ));
+        let size = rec.size;
+        let linked = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+            std::fs::hard_link(&src, &link)?;
+            let path = tempfile::TempPath::try_from_path(link)?;
+            let file = std::fs::File::open(&path)?;
+            let len = file.metadata()?.len();
+            if size.is_some_and(|s| s != len) {
+                return Err(std::io::Error::other(format!(
+                    "the store's file has {len} bytes, the record says {size:?}"
+                )));
+            }
+            Ok(tempfile::NamedTempFile::from_parts(file, path))
+        })
+        .await;
+        match linked {
+            Ok(Ok(tmp)) => {
+                tracing::info!(image = image_id, "image linked from the store (no copy)");
+                Some(tmp)
+            }
+            Ok(Err(e)) => {
+                tracing::info!(image = image_id, error = %e, "cannot link the store's file; copying");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// The source's stream written to a temporary file while it is hashed, then
+    /// checked against the record's size and checksum.
+    async fn copy_verified_from_source(
+        &self,
+        image_id: &str,
+        name: &str,
+        rec: &super::SourceImage,
+    ) -> Result<tempfile::NamedTempFile> {
         let stream = self
             .source
             .open(image_id)
@@ -198,7 +265,18 @@ impl ImageCache {
                 return Err(image_err(image_id, "has no checksum to verify it by"));
             }
         }
+        Ok(tmp)
+    }
 
+    /// Verified bytes in `tmp` → the cache entry: their real format against the
+    /// record's, converted to raw when asked, fsynced, the side file, the rename.
+    async fn finish(
+        &self,
+        image_id: &str,
+        name: &str,
+        rec: &super::SourceImage,
+        tmp: tempfile::NamedTempFile,
+    ) -> Result<CachedImage> {
         // What the bytes really are (probing is fine here: the bytes are not used
         // until they pass), against what the record says.
         let probed = self.qemu_img.info(tmp.path(), None, None).await?;
@@ -261,7 +339,7 @@ impl ImageCache {
         })
         .await
         .map_err(|e| image_err(image_id, format!("cache task failed: {e}")))??;
-        tracing::info!(image = image_id, path = %dest.display(), %format, size, "image cached");
+        tracing::info!(image = image_id, path = %dest.display(), %format, virtual_size, "image cached");
         Ok(CachedImage {
             path: dest,
             format,

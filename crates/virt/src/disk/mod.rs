@@ -39,6 +39,13 @@ pub type ByteStream =
 pub trait ImageSource: Send + Sync {
     async fn describe(&self, image_id: &str) -> std::io::Result<SourceImage>;
     async fn open(&self, image_id: &str) -> std::io::Result<ByteStream>;
+    /// The image's bytes as a file on this host, when the image store keeps them in
+    /// one: immutable, written and hashed once by the upload that made the record.
+    /// The cache hard-links it instead of copying when it can. `None` (the default):
+    /// only the stream.
+    async fn local_file(&self, _image_id: &str) -> std::io::Result<Option<PathBuf>> {
+        Ok(None)
+    }
 }
 
 /// What went wrong on the disk side: what was attempted, on which path, and why.

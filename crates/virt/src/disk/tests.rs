@@ -42,6 +42,8 @@ struct Img {
 struct MemSource {
     images: std::sync::Mutex<BTreeMap<String, Img>>,
     opens: AtomicUsize,
+    /// Images whose bytes also sit in a file (as the filesystem store keeps them).
+    local: std::sync::Mutex<BTreeMap<String, PathBuf>>,
 }
 
 impl MemSource {
@@ -110,6 +112,9 @@ impl futures_core::Stream for Chunks {
 impl ImageSource for MemSource {
     async fn describe(&self, id: &str) -> std::io::Result<SourceImage> {
         Ok(self.get(id)?.rec)
+    }
+    async fn local_file(&self, id: &str) -> std::io::Result<Option<PathBuf>> {
+        Ok(self.local.lock().unwrap().get(id).cloned())
     }
     async fn open(&self, id: &str) -> std::io::Result<ByteStream> {
         self.opens.fetch_add(1, Ordering::SeqCst);
@@ -201,6 +206,73 @@ async fn an_image_is_fetched_once_verified_and_named_by_sha1_of_its_id() {
     let c2 = cache(t.path(), src.clone(), true);
     c2.fetch("img-1").await.unwrap();
     assert_eq!(src.opens.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_store_file_on_the_same_filesystem_is_linked_not_copied() {
+    use std::os::unix::fs::MetadataExt;
+    if !have_qemu_img() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let store = t.path().join("images");
+    std::fs::create_dir_all(&store).unwrap();
+    let src = Arc::new(MemSource::default());
+    let bytes = raw_image(2, b"LINKED");
+    src.add("img-l", "raw", bytes.clone());
+    let file = store.join("img-l");
+    std::fs::write(&file, &bytes).unwrap();
+    src.local
+        .lock()
+        .unwrap()
+        .insert("img-l".into(), file.clone());
+    let c = cache(t.path(), src.clone(), false);
+    let got = c.fetch("img-l").await.unwrap();
+    assert_eq!(src.opens.load(Ordering::SeqCst), 0, "no stream opened");
+    let (a, b) = (
+        std::fs::metadata(&file).unwrap(),
+        std::fs::metadata(&got.path).unwrap(),
+    );
+    assert_eq!((a.dev(), a.ino()), (b.dev(), b.ino()), "the same inode");
+    assert_eq!(b.nlink(), 2);
+    assert_eq!(got.format, "raw");
+    assert_eq!(got.virtual_size, 2 << 20);
+    assert!(
+        listing(&t.path().join("_base"))
+            .iter()
+            .all(|n| !n.contains(".link.")),
+        "no temporary link left"
+    );
+    // Removing the cache entry leaves the store's file alone.
+    std::fs::remove_file(&got.path).unwrap();
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+
+    // A store file whose size is not the record's is not trusted: the stream is
+    // copied and verified instead.
+    let other = raw_image(1, b"OTHER");
+    src.add("img-m", "raw", other.clone());
+    let wrong = store.join("img-m");
+    std::fs::write(&wrong, b"short").unwrap();
+    src.local
+        .lock()
+        .unwrap()
+        .insert("img-m".into(), wrong.clone());
+    let got = c.fetch("img-m").await.unwrap();
+    assert_eq!(src.opens.load(Ordering::SeqCst), 1);
+    assert_ne!(
+        std::fs::metadata(&wrong).unwrap().ino(),
+        std::fs::metadata(&got.path).unwrap().ino()
+    );
+    assert_eq!(std::fs::read(&got.path).unwrap(), other);
+
+    // Declared qcow2 but raw in the store: the format check still refuses it.
+    let mut rec = src.add("img-q", "qcow2", raw_image(1, b"Q"));
+    rec.disk_format = Some("qcow2".into());
+    let q = store.join("img-q");
+    std::fs::write(&q, raw_image(1, b"Q")).unwrap();
+    src.local.lock().unwrap().insert("img-q".into(), q);
+    let e = c.fetch("img-q").await.unwrap_err().to_string();
+    assert!(e.contains("declared qcow2 but its bytes are raw"), "{e}");
 }
 
 #[tokio::test]

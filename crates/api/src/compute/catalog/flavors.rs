@@ -12,8 +12,9 @@ use ferrostack_compute::flavors::{Flavor, FlavorQuery};
 
 use super::{links, next_link, param, query_pairs};
 use crate::AppState;
+use crate::auth::Caller;
 use crate::compute::{ApiResult, Mv, json_body};
-use crate::identity::{Base, Caller};
+use crate::links::Base;
 
 /// Nova's flavor view: summary (`id`, `name`, `links`) or detail.
 pub(crate) fn render(base: &Base, v: ApiVersion, f: &Flavor, detail: bool) -> Value {

@@ -12,8 +12,9 @@ use ferrostack_compute::hypervisors::{Host, HypervisorQuery};
 
 use super::{next_link, param, query_pairs};
 use crate::AppState;
+use crate::auth::Caller;
 use crate::compute::{ApiResult, Mv, json_body};
-use crate::identity::{Base, Caller};
+use crate::links::Base;
 
 fn not_found() -> crate::errors::nova::NovaError {
     ferrostack_compute::Error::NotFound("The resource could not be found.".into()).into()

@@ -13,8 +13,9 @@ use ferrostack_compute::nova_time;
 
 use super::{next_link, param, query_pairs};
 use crate::AppState;
+use crate::auth::Caller;
 use crate::compute::{ApiResult, Mv, json_body};
-use crate::identity::{Base, Caller};
+use crate::links::Base;
 
 fn summary(v: ApiVersion, k: &KeyPair) -> Value {
     let mut m = json!({

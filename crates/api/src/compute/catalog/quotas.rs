@@ -13,8 +13,8 @@ use ferrostack_compute::quota_sets::{
 
 use super::{param, query_pairs};
 use crate::AppState;
+use crate::auth::Caller;
 use crate::compute::{ApiResult, Mv, json_body};
-use crate::identity::Caller;
 
 pub async fn limits(
     State(s): State<AppState>,

@@ -11,8 +11,8 @@ use ferrostack_compute::server_groups::ServerGroupQuery;
 
 use super::{param, query_pairs};
 use crate::AppState;
+use crate::auth::Caller;
 use crate::compute::{ApiResult, Mv, json_body};
-use crate::identity::Caller;
 
 pub async fn index(
     State(s): State<AppState>,
