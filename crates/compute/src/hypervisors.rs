@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, Row};
 use ferrostack_core::RequestContext;
 
 use crate::error::{Error, Result};
-use crate::rules::{self, invalid_input, nova_time, show_value};
+use crate::rules::{self, invalid_input, show_value};
 use crate::service::Compute;
 use crate::version::ApiVersion;
 
@@ -102,14 +102,6 @@ pub async fn load_hosts(conn: &mut AnyConnection, service_down_time_s: u64) -> R
     Ok(out)
 }
 
-fn state(up: bool) -> &'static str {
-    if up { "up" } else { "down" }
-}
-
-fn status(enabled: bool) -> &'static str {
-    if enabled { "enabled" } else { "disabled" }
-}
-
 /// A stable UUID-shaped id for a synthetic service (`nova-scheduler@host`).
 fn synthetic_uuid(what: &str) -> String {
     let h = sha2::Sha256::digest(what.as_bytes());
@@ -137,83 +129,19 @@ pub fn controller_host(configured: &str) -> String {
 }
 
 impl Host {
-    fn memory_mb_used(&self) -> i64 {
+    /// RAM in use: the servers' plus the host's reserved memory.
+    pub fn memory_mb_used(&self) -> i64 {
         self.usage.memory_mb_used + self.reserved_host_memory_mb
     }
 
-    fn local_gb_used(&self) -> i64 {
+    /// Disk in use: the servers' plus the host's reserved disk.
+    pub fn local_gb_used(&self) -> i64 {
         self.usage.local_gb_used + self.reserved_host_disk_mb / 1024
     }
 
-    fn hypervisor_id(&self, v: ApiVersion) -> Value {
-        if v.at_least(2, 53) {
-            json!(self.id)
-        } else {
-            json!(self.number)
-        }
-    }
-
-    fn service_num(&self) -> i64 {
+    /// The id below 2.53: the position by registration.
+    pub fn service_num(&self) -> i64 {
         self.number + 2
-    }
-
-    fn service_id_at(&self, v: ApiVersion) -> Value {
-        if v.at_least(2, 53) {
-            json!(self.service_id)
-        } else {
-            json!(self.service_num())
-        }
-    }
-
-    /// `GET /os-hypervisors` item.
-    pub fn render_summary(&self, v: ApiVersion) -> Value {
-        json!({
-            "id": self.hypervisor_id(v),
-            "hypervisor_hostname": self.name,
-            "state": state(self.up),
-            "status": status(self.enabled),
-        })
-    }
-
-    /// `GET /os-hypervisors/detail` item and `GET /os-hypervisors/{id}`.
-    pub fn render_detail(&self, v: ApiVersion) -> Value {
-        let mut m = self.render_summary(v);
-        m["hypervisor_type"] = json!(self.hypervisor_type);
-        m["hypervisor_version"] = json!(self.hypervisor_version);
-        m["host_ip"] = json!(self.host_ip);
-        m["service"] = json!({
-            "host": self.name,
-            "id": self.service_id_at(v),
-            "disabled_reason": self.disabled_reason,
-        });
-        if v.at_least(2, 88) {
-            m["uptime"] = json!(uptime_text());
-            return m;
-        }
-        let cpu_info = json!({
-            "arch": std::env::consts::ARCH,
-            "model": "fake",
-            "vendor": "ferrostack",
-            "topology": {"sockets": self.vcpus, "cores": 1, "threads": 1},
-            "features": [],
-        });
-        m["cpu_info"] = if v.at_least(2, 28) {
-            cpu_info
-        } else {
-            json!(cpu_info.to_string())
-        };
-        m["vcpus"] = json!(self.vcpus);
-        m["memory_mb"] = json!(self.memory_mb);
-        m["local_gb"] = json!(self.local_gb);
-        m["vcpus_used"] = json!(self.usage.vcpus_used);
-        m["memory_mb_used"] = json!(self.memory_mb_used());
-        m["local_gb_used"] = json!(self.local_gb_used());
-        m["free_ram_mb"] = json!(self.memory_mb - self.memory_mb_used());
-        m["free_disk_gb"] = json!(self.local_gb - self.local_gb_used());
-        m["current_workload"] = json!(self.usage.current_workload);
-        m["running_vms"] = json!(self.usage.running_vms);
-        m["disk_available_least"] = json!(self.local_gb - self.local_gb_used());
-        m
     }
 }
 
@@ -239,25 +167,6 @@ pub struct Service {
     pub forced_down: bool,
     pub up: bool,
     pub updated_at_us: i64,
-}
-
-impl Service {
-    pub fn render(&self, v: ApiVersion) -> Value {
-        let mut m = json!({
-            "id": if v.at_least(2, 53) { json!(self.uuid) } else { json!(self.number) },
-            "binary": self.binary,
-            "host": self.host,
-            "zone": self.zone,
-            "status": status(self.enabled),
-            "state": state(self.up),
-            "updated_at": nova_time(self.updated_at_us),
-            "disabled_reason": self.disabled_reason,
-        });
-        if v.at_least(2, 11) {
-            m["forced_down"] = json!(self.forced_down);
-        }
-        m
-    }
 }
 
 fn services_of(hosts: &[Host], controller: &str) -> Vec<Service> {
@@ -431,21 +340,19 @@ impl Compute {
             .ok_or_else(|| Error::NotFound(format!("Hypervisor with ID {id} could not be found.")))
     }
 
-    /// `GET /os-hypervisors/{id}/uptime` (removed in 2.88).
+    /// `GET /os-hypervisors/{id}/uptime` (removed in 2.88): the host; its uptime
+    /// is [`uptime_text`].
     pub async fn hypervisor_uptime(
         &self,
         ctx: &RequestContext,
         v: ApiVersion,
         id: &str,
-    ) -> Result<Value> {
+    ) -> Result<Host> {
         if v.at_least(2, 88) {
             return Err(Error::NotFound("The resource could not be found.".into()));
         }
         rules::admin(ctx, "os_compute_api:os-hypervisors:uptime")?;
-        let h = self.get_hypervisor(ctx, v, id).await?;
-        let mut m = h.render_summary(v);
-        m["uptime"] = json!(uptime_text());
-        Ok(m)
+        self.get_hypervisor(ctx, v, id).await
     }
 
     /// `GET /os-aggregates`: host aggregates are not modelled; the list is empty.
@@ -779,28 +686,6 @@ mod tests {
     }
 
     #[test]
-    fn hypervisor_ids_and_fields_follow_microversions() {
-        let h = host();
-        let old = h.render_detail(ApiVersion::new(2, 1));
-        assert_eq!(old["id"], 1);
-        assert_eq!(old["service"]["id"], 3);
-        assert!(old["cpu_info"].is_string());
-        assert_eq!(old["memory_mb_used"], 1536);
-        assert_eq!(old["free_ram_mb"], 8192 - 1536);
-        assert_eq!(old["running_vms"], 1);
-        let v28 = h.render_detail(ApiVersion::new(2, 28));
-        assert!(v28["cpu_info"].is_object());
-        let v53 = h.render_detail(ApiVersion::new(2, 53));
-        assert_eq!(v53["id"], h.id.as_str());
-        assert_eq!(v53["service"]["id"], h.service_id.as_str());
-        let v88 = h.render_detail(ApiVersion::new(2, 88));
-        assert!(v88.get("vcpus").is_none());
-        assert!(v88.get("running_vms").is_none());
-        assert!(v88["uptime"].as_str().unwrap().contains(" up "));
-        assert_eq!(v88["hypervisor_type"], "fake");
-    }
-
-    #[test]
     fn services_include_the_controller() {
         let s = services_of(&[host()], "ctl");
         assert_eq!(s.len(), 3);
@@ -808,12 +693,8 @@ mod tests {
         assert_eq!(s[0].zone, "internal");
         assert_eq!(s[2].binary, "nova-compute");
         assert_eq!(s[2].number, 3);
-        let r = s[2].render(ApiVersion::new(2, 1));
-        assert!(r.get("forced_down").is_none());
-        assert_eq!(r["id"], 3);
-        let r = s[2].render(ApiVersion::new(2, 53));
-        assert_eq!(r["forced_down"], false);
-        assert_eq!(r["id"], s[2].uuid.as_str());
+        assert_eq!(s[2].uuid, host().service_id);
+        assert!(!s[2].forced_down);
         assert_eq!(synthetic_uuid("a").len(), 36);
         assert_eq!(synthetic_uuid("a"), synthetic_uuid("a"));
     }

@@ -27,29 +27,6 @@ pub struct ServerGroup {
     pub members: Vec<String>,
 }
 
-impl ServerGroup {
-    /// Nova's body at this microversion.
-    pub fn render(&self, v: ApiVersion) -> Value {
-        let mut m = json!({
-            "id": self.id,
-            "name": self.name,
-            "members": self.members,
-        });
-        if v.at_least(2, 64) {
-            m["policy"] = json!(self.policy);
-            m["rules"] = Value::Object(self.rules.clone());
-        } else {
-            m["policies"] = json!([self.policy]);
-            m["metadata"] = json!({});
-        }
-        if v.at_least(2, 13) {
-            m["project_id"] = json!(self.project_id);
-            m["user_id"] = json!(self.user_id);
-        }
-        m
-    }
-}
-
 fn not_found(id: &str) -> Error {
     Error::NotFound(format!("Instance group {id} could not be found."))
 }
@@ -405,27 +382,5 @@ mod tests {
         );
         let two = json!({"server_group": {"name": "g", "policies": ["affinity", "anti-affinity"]}});
         assert!(parse_new(&two, ApiVersion::new(2, 1)).is_err());
-    }
-
-    #[test]
-    fn rendering_follows_microversions() {
-        let g = ServerGroup {
-            id: "i".into(),
-            project_id: "p".into(),
-            user_id: "u".into(),
-            name: "n".into(),
-            policy: "affinity".into(),
-            rules: Map::new(),
-            members: vec![],
-        };
-        let old = g.render(ApiVersion::new(2, 1));
-        assert_eq!(old["policies"], json!(["affinity"]));
-        assert_eq!(old["metadata"], json!({}));
-        assert!(old.get("project_id").is_none());
-        let new = g.render(ApiVersion::new(2, 64));
-        assert_eq!(new["policy"], "affinity");
-        assert_eq!(new["rules"], json!({}));
-        assert!(new.get("policies").is_none());
-        assert_eq!(new["user_id"], "u");
     }
 }

@@ -23,16 +23,6 @@ pub struct Zone {
     pub hosts: Option<Map<String, Value>>,
 }
 
-impl Zone {
-    pub fn render(&self) -> Value {
-        json!({
-            "zoneName": self.name,
-            "zoneState": {"available": self.available},
-            "hosts": self.hosts.clone().map(Value::Object),
-        })
-    }
-}
-
 impl Compute {
     /// The zones; `detail` (admin) includes hosts and `internal`. With no host
     /// registered yet, the configured default zone is shown (empty of hosts).

@@ -4,6 +4,7 @@
 //! helpers they share (query pairs, Nova links).
 
 mod flavors;
+mod hypervisor_views;
 mod hypervisors;
 mod keypairs;
 mod quotas;

@@ -1,9 +1,9 @@
-//! The detailed server list's view (`GET /servers/detail`; single-server answers
-//! use `servers::view_as`) as one typed struct serialized straight to the response:
-//! a page of 1,000 servers is about 1.7 MB, and building it as `serde_json::Value`
-//! maps first cost as much as the database read (measured: ~17 ms of ~70 ms).
-//! Fields that depend on the microversion or on admin are `Option`s skipped when
-//! `None`; `Some(None)` renders `null`.
+//! The one server view: show, the detailed list, and the update and rebuild
+//! answers ([`Shape`]), as one typed struct serialized straight to the response
+//! (a page of 1,000 servers is about 1.7 MB; building it as `serde_json::Value`
+//! maps first cost as much as the database read). Nova's microversion and role
+//! rules live here once. Fields that depend on the microversion, the role or the
+//! shape are `Option`s skipped when `None`; `Some(None)` renders `null`.
 
 use std::collections::BTreeMap;
 
@@ -124,10 +124,26 @@ pub enum FlavorView<'a> {
 pub struct AddressView<'a> {
     pub version: u8,
     pub addr: &'a str,
-    #[serde(rename = "OS-EXT-IPS:type")]
-    pub kind: &'static str,
-    #[serde(rename = "OS-EXT-IPS-MAC:mac_addr")]
-    pub mac: &'a str,
+    #[serde(rename = "OS-EXT-IPS:type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    #[serde(
+        rename = "OS-EXT-IPS-MAC:mac_addr",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mac: Option<&'a str>,
+}
+
+/// Which answer a server body is for. Nova trims the update (`PUT`) and rebuild
+/// answers below 2.75 to the basic attributes (no AZ, extended status, server
+/// attributes, usage, security groups, volumes, config drive, IP type and MAC;
+/// key_name in a rebuild from 2.54, user_data from 2.57); `server_groups` (2.71)
+/// is in show and the update/rebuild answers, never in the detailed list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Show,
+    List,
+    Update,
+    Rebuild,
 }
 
 #[derive(Serialize)]
@@ -171,22 +187,45 @@ pub struct ServerView<'a> {
     pub disk_config: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<i64>,
-    #[serde(rename = "OS-EXT-AZ:availability_zone")]
-    pub availability_zone: &'a str,
-    pub config_drive: &'static str,
-    pub key_name: Option<&'a str>,
-    #[serde(rename = "OS-SRV-USG:launched_at")]
-    pub launched_at: Option<Stamp>,
-    #[serde(rename = "OS-SRV-USG:terminated_at")]
-    pub terminated_at: Option<Stamp>,
-    #[serde(rename = "OS-EXT-STS:task_state")]
-    pub task_state: Option<&'static str>,
-    #[serde(rename = "OS-EXT-STS:vm_state")]
-    pub vm_state: &'static str,
-    #[serde(rename = "OS-EXT-STS:power_state")]
-    pub power_state: i64,
-    #[serde(rename = "os-extended-volumes:volumes_attached")]
-    pub volumes_attached: [(); 0],
+    #[serde(
+        rename = "OS-EXT-AZ:availability_zone",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub availability_zone: Opt<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_drive: Opt<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_name: Opt<Option<&'a str>>,
+    #[serde(
+        rename = "OS-SRV-USG:launched_at",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub launched_at: Opt<Option<Stamp>>,
+    #[serde(
+        rename = "OS-SRV-USG:terminated_at",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub terminated_at: Opt<Option<Stamp>>,
+    #[serde(
+        rename = "OS-EXT-STS:task_state",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub task_state: Opt<Option<&'static str>>,
+    #[serde(
+        rename = "OS-EXT-STS:vm_state",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vm_state: Opt<&'static str>,
+    #[serde(
+        rename = "OS-EXT-STS:power_state",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub power_state: Opt<i64>,
+    #[serde(
+        rename = "os-extended-volumes:volumes_attached",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub volumes_attached: Opt<[(); 0]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub security_groups: Opt<Vec<NameView<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -241,6 +280,9 @@ pub struct ServerView<'a> {
         skip_serializing_if = "Option::is_none"
     )]
     pub attr_user_data: Opt<Option<&'a str>>,
+    /// The rebuild answer's user data (2.57).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_data: Opt<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_status: Opt<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -252,18 +294,13 @@ pub struct ServerView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trusted_image_certificates: Opt<Option<()>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub server_groups: Opt<Vec<String>>,
+    pub server_groups: Opt<Vec<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locked_reason: Opt<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pinned_availability_zone: Opt<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduler_hints: Opt<&'a serde_json::Map<String, serde_json::Value>>,
-}
-
-/// `2026-12-01T10:00:00.000000`: Nova's OS-SRV-USG times.
-pub fn usage_time(us: Option<i64>) -> Option<String> {
-    us.map(|us| Stamp::Usage(us).to_string())
 }
 
 /// `self` and `bookmark` links of a server, written in place.
@@ -299,8 +336,8 @@ pub fn links(base: &Base, kind: &str, id: &str) -> [Link; 2] {
     ]
 }
 
-/// `addresses`: network name → fixed IPs.
-pub fn addresses(s: &Server) -> BTreeMap<&str, Vec<AddressView<'_>>> {
+/// `addresses`: network name → fixed IPs; `extended` adds the IP type and MAC.
+pub fn addresses(s: &Server, extended: bool) -> BTreeMap<&str, Vec<AddressView<'_>>> {
     let mut out: BTreeMap<&str, Vec<AddressView<'_>>> = BTreeMap::new();
     for vif in &s.doc.addresses {
         let list = out.entry(vif.network_name.as_str()).or_default();
@@ -308,22 +345,27 @@ pub fn addresses(s: &Server) -> BTreeMap<&str, Vec<AddressView<'_>>> {
             list.push(AddressView {
                 version: ip.version,
                 addr: &ip.ip_address,
-                kind: "fixed",
-                mac: &vif.mac_address,
+                kind: extended.then_some("fixed"),
+                mac: extended.then_some(vif.mac_address.as_str()),
             });
         }
     }
     out
 }
 
-/// A server's full view for `mv` and the caller's role.
+/// A server's view for `mv`, the caller's role and the answer it is for.
 pub fn server_view<'a>(
     s: &'a Server,
     mv: ApiVersion,
     ctx: &RequestContext,
     base: &'a Base,
+    shape: Shape,
 ) -> ServerView<'a> {
     let admin = ctx.is_admin();
+    // the trimmed update/rebuild answer of 2.1-2.74
+    let basic = matches!(shape, Shape::Update | Shape::Rebuild) && !mv.at_least(2, 75);
+    let full = !basic;
+    let rebuild = shape == Shape::Rebuild;
     let f = &s.doc.flavor;
     let flavor = if mv.at_least(2, 47) {
         FlavorView::Embedded {
@@ -350,8 +392,8 @@ pub fn server_view<'a>(
             properties: mv.at_least(2, 98).then_some(&s.doc.image_properties),
         }
     };
-    let security_groups = (!matches!(s.doc.networks, ferrostack_network::NetworkRequest::None))
-        .then(|| {
+    let security_groups =
+        (full && !matches!(s.doc.networks, ferrostack_network::NetworkRequest::None)).then(|| {
             if s.doc.security_groups.is_empty() {
                 vec![NameView { name: "default" }]
             } else {
@@ -374,7 +416,8 @@ pub fn server_view<'a>(
             created: Stamp::Iso(fault.created_us),
             details: admin.then_some(fault.details.as_str()),
         });
-    let v23 = admin && mv.at_least(2, 3);
+    let attrs = full && admin;
+    let v23 = attrs && mv.at_least(2, 3);
     ServerView {
         id: &s.id,
         name: &s.name,
@@ -387,7 +430,7 @@ pub fn server_view<'a>(
         flavor,
         created: Stamp::Iso(s.created_at_us),
         updated: Stamp::Iso(s.updated_at_us),
-        addresses: addresses(s),
+        addresses: addresses(s, full),
         access_ipv4: &s.doc.access_ipv4,
         access_ipv6: &s.doc.access_ipv6,
         links: server_links(base, &s.id),
@@ -398,28 +441,30 @@ pub fn server_view<'a>(
             "ACTIVE" | "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "MIGRATING"
         )
         .then_some(0),
-        availability_zone: s.availability_zone.as_deref().unwrap_or(""),
-        config_drive: if s.doc.config_drive { "True" } else { "" },
-        key_name: s.doc.key_name.as_deref(),
-        launched_at: s.launched_at_us.map(Stamp::Usage),
-        terminated_at: s.terminated_at_us.map(Stamp::Usage),
-        task_state: s.task_state.map(|t| t.as_str()),
-        vm_state: s.vm_state.as_str(),
-        power_state: s.power_state,
-        volumes_attached: [],
+        availability_zone: full.then(|| s.availability_zone.as_deref().unwrap_or("")),
+        config_drive: full.then_some(if s.doc.config_drive { "True" } else { "" }),
+        key_name: (full || (rebuild && mv.at_least(2, 54))).then_some(s.doc.key_name.as_deref()),
+        launched_at: full.then_some(s.launched_at_us.map(Stamp::Usage)),
+        terminated_at: full.then_some(s.terminated_at_us.map(Stamp::Usage)),
+        task_state: full.then_some(s.task_state.map(|t| t.as_str())),
+        vm_state: full.then_some(s.vm_state.as_str()),
+        power_state: full.then_some(s.power_state),
+        volumes_attached: full.then_some([]),
         security_groups,
         fault,
-        attr_host: admin.then_some(s.host.as_deref()),
-        attr_hypervisor_hostname: admin.then_some(s.host.as_deref()),
-        attr_instance_name: admin.then(|| s.instance_name()),
+        attr_host: attrs.then_some(s.host.as_deref()),
+        attr_hypervisor_hostname: attrs.then_some(s.host.as_deref()),
+        attr_instance_name: attrs.then(|| s.instance_name()),
         attr_reservation_id: v23.then_some(s.reservation_id.as_str()),
         attr_launch_index: v23.then_some(s.launch_index),
-        attr_hostname: (v23 || mv.at_least(2, 90)).then_some(s.doc.hostname.as_str()),
+        attr_hostname: (v23 || (full && mv.at_least(2, 90))).then_some(s.doc.hostname.as_str()),
         attr_kernel_id: v23.then_some(""),
         attr_ramdisk_id: v23.then_some(""),
         attr_root_device_name: v23.then_some("/dev/vda"),
-        attr_user_data: v23.then_some(s.doc.user_data.as_deref()),
-        host_status: (admin && mv.at_least(2, 16)).then_some(if s.host.is_some() {
+        // a rebuild answers the new user data as `user_data` (2.57) instead
+        attr_user_data: (v23 && !rebuild).then_some(s.doc.user_data.as_deref()),
+        user_data: (rebuild && mv.at_least(2, 57)).then_some(s.doc.user_data.as_deref()),
+        host_status: (attrs && mv.at_least(2, 16)).then_some(if s.host.is_some() {
             "UP"
         } else {
             ""
@@ -428,8 +473,16 @@ pub fn server_view<'a>(
         description: mv.at_least(2, 19).then_some(s.doc.description.as_deref()),
         tags: mv.at_least(2, 26).then_some(s.doc.tags.as_slice()),
         trusted_image_certificates: mv.at_least(2, 63).then_some(None),
-        // Nova never lists `server_groups` in the detailed list (show only).
-        server_groups: None,
+        // a server is in at most one group: the one its create named; never
+        // shown in the detailed list
+        server_groups: (mv.at_least(2, 71) && shape != Shape::List).then(|| {
+            s.doc
+                .scheduler_hints
+                .get("group")
+                .and_then(serde_json::Value::as_str)
+                .into_iter()
+                .collect()
+        }),
         locked_reason: mv.at_least(2, 73).then_some(s.doc.locked_reason.as_deref()),
         pinned_availability_zone: mv.at_least(2, 96).then_some(s.doc.requested_az.as_deref()),
         scheduler_hints: mv.at_least(2, 100).then_some(&s.doc.scheduler_hints),

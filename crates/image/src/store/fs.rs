@@ -13,20 +13,20 @@
 //! flag the writer checks before publishing). A crash leaves only `.partial` files,
 //! which [`ImageStore::recover`] removes.
 //!
-//! Download: one blocking thread reads [`READ_CHUNK`]-sized positional reads of the
+//! Download: one blocking thread reads [`READ_CHUNK`]-sized sequential reads of the
 //! requested range into a short bounded queue ([`READ_AHEAD`] chunks); dropping the
 //! stream (client gone) stops the thread at its next send.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::ops::Range;
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -337,30 +337,36 @@ impl WriteJob {
 }
 
 /// Streams `range` of `file`, read on a blocking thread in [`READ_CHUNK`] pieces.
+/// Each piece is read into fresh uninitialised capacity (`read_to_end` on a
+/// `take` of the file: no zeroing of a buffer the read overwrites anyway) and
+/// handed to hyper as `Bytes` without a copy.
 fn read_stream(file: File, range: Range<u64>) -> ByteStream {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(READ_AHEAD);
     if range.is_empty() {
         return futures::stream::empty().boxed();
     }
     tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = file;
+        if let Err(e) = file.seek(SeekFrom::Start(range.start)) {
+            tx.blocking_send(Err(e)).ok();
+            return;
+        }
         let mut pos = range.start;
         while pos < range.end {
-            let want = usize::try_from(range.end - pos)
-                .unwrap_or(usize::MAX)
-                .min(READ_CHUNK);
-            let mut buf = BytesMut::zeroed(want);
-            let item = match file.read_exact_at(&mut buf, pos) {
-                Ok(()) => {
-                    pos += want as u64;
-                    Ok(buf.freeze())
+            let want = (range.end - pos).min(READ_CHUNK as u64);
+            let mut buf = Vec::with_capacity(want as usize);
+            let item = match (&mut file).take(want).read_to_end(&mut buf) {
+                Ok(n) if n as u64 == want => {
+                    pos += want;
+                    Ok(Bytes::from(buf))
                 }
-                Err(e) => {
-                    pos = range.end; // stop after reporting
-                    Err(e)
-                }
+                Ok(_) => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                Err(e) => Err(e),
             };
-            if tx.blocking_send(item).is_err() {
-                return; // the reader went away
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return; // the reader went away, or the error is reported
             }
         }
     });

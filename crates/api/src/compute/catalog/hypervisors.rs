@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use ferrostack_compute::ApiVersion;
 use ferrostack_compute::hypervisors::{Host, HypervisorQuery};
 
+use super::hypervisor_views as views;
 use super::{next_link, param, query_pairs};
 use crate::AppState;
 use crate::auth::Caller;
@@ -61,9 +62,9 @@ async fn list(
     };
     let render = |h: &Host| {
         let m = if detail {
-            h.render_detail(v)
+            views::detail(h, v)
         } else {
-            h.render_summary(v)
+            views::summary(h, v)
         };
         with_servers(m, servers.as_ref().and_then(|s| s.get(&h.name)))
     };
@@ -116,7 +117,7 @@ pub async fn show(
         && param(&query_pairs(q.as_deref()), "with_servers").is_some_and(|w| {
             matches!(w.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on")
         });
-    let mut m = h.render_detail(v);
+    let mut m = views::detail(&h, v);
     if want_servers {
         let servers = s.compute.servers_on_hosts().await?;
         m = with_servers(m, servers.get(&h.name));
@@ -136,7 +137,7 @@ pub async fn uptime(
     Path(id): Path<String>,
 ) -> ApiResult {
     let h = s.compute.hypervisor_uptime(c.ctx(), v, &id).await?;
-    Ok(axum::Json(json!({"hypervisor": h})).into_response())
+    Ok(axum::Json(json!({"hypervisor": views::uptime(&h, v)})).into_response())
 }
 
 pub async fn aggregates(State(s): State<AppState>, c: Caller) -> ApiResult {
@@ -156,7 +157,7 @@ pub async fn search(
     }
     let hosts = s.compute.search_hypervisors(c.ctx(), &pattern).await?;
     Ok(axum::Json(json!({
-        "hypervisors": hosts.iter().map(|h| h.render_summary(v)).collect::<Vec<_>>(),
+        "hypervisors": hosts.iter().map(|h| views::summary(h, v)).collect::<Vec<_>>(),
     }))
     .into_response())
 }
@@ -176,7 +177,7 @@ pub async fn servers(
     Ok(axum::Json(json!({
         "hypervisors": hosts
             .iter()
-            .map(|h| with_servers(h.render_summary(v), servers.get(&h.name)))
+            .map(|h| with_servers(views::summary(h, v), servers.get(&h.name)))
             .collect::<Vec<_>>(),
     }))
     .into_response())
@@ -198,7 +199,7 @@ pub async fn services(
         )
         .await?;
     Ok(axum::Json(json!({
-        "services": list.iter().map(|x| x.render(v)).collect::<Vec<_>>(),
+        "services": list.iter().map(|x| views::service(x, v)).collect::<Vec<_>>(),
     }))
     .into_response())
 }
@@ -214,7 +215,7 @@ pub async fn update_service(
     let body = json_body(&body)?;
     if v.at_least(2, 53) {
         let svc = s.compute.update_service(c.ctx(), &id, &body).await?;
-        return Ok(axum::Json(json!({"service": svc.render(v)})).into_response());
+        return Ok(axum::Json(json!({"service": views::service(&svc, v)})).into_response());
     }
     let out = s.compute.service_action(c.ctx(), v, &id, &body).await?;
     Ok(axum::Json(json!({"service": out})).into_response())
@@ -223,7 +224,7 @@ pub async fn update_service(
 pub async fn zones(State(s): State<AppState>, c: Caller) -> ApiResult {
     let z = s.compute.availability_zones(c.ctx(), false).await?;
     Ok(axum::Json(json!({
-        "availabilityZoneInfo": z.iter().map(|z| z.render()).collect::<Vec<_>>(),
+        "availabilityZoneInfo": z.iter().map(views::zone).collect::<Vec<_>>(),
     }))
     .into_response())
 }
@@ -231,7 +232,7 @@ pub async fn zones(State(s): State<AppState>, c: Caller) -> ApiResult {
 pub async fn zones_detail(State(s): State<AppState>, c: Caller) -> ApiResult {
     let z = s.compute.availability_zones(c.ctx(), true).await?;
     Ok(axum::Json(json!({
-        "availabilityZoneInfo": z.iter().map(|z| z.render()).collect::<Vec<_>>(),
+        "availabilityZoneInfo": z.iter().map(views::zone).collect::<Vec<_>>(),
     }))
     .into_response())
 }
