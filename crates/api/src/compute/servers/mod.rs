@@ -129,9 +129,8 @@ async fn list(
     base: Base,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
-    let pairs = query_pairs(q.as_deref());
     let query = ListQuery {
-        params: pairs.clone(),
+        params: query_pairs(q.as_deref()),
     };
     let page = s.compute.list_server_names(c.ctx(), &query, mv).await?;
     #[derive(serde::Serialize)]
@@ -141,7 +140,7 @@ async fn list(
         links: [server_view::Link; 2],
     }
     let last = page.servers.last().map(|s| s.id.as_str());
-    let servers_links = next_link(pairs, page.more, last, page.limit, &base, false);
+    let servers_links = next_link(query.params, page.more, last, page.limit, &base, false);
     let servers = page
         .servers
         .iter()
@@ -165,13 +164,12 @@ async fn list_detail(
     base: Base,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
-    let pairs = query_pairs(q.as_deref());
     let query = ListQuery {
-        params: pairs.clone(),
+        params: query_pairs(q.as_deref()),
     };
     let page = s.compute.list_servers(c.ctx(), &query, mv).await?;
     let last = page.servers.last().map(|s| s.id.as_str());
-    let servers_links = next_link(pairs, page.more, last, page.limit, &base, true);
+    let servers_links = next_link(query.params, page.more, last, page.limit, &base, true);
     let ctx = c.ctx();
     let servers = page
         .servers
