@@ -6,5 +6,6 @@ pub mod actions;
 pub mod create;
 pub mod model;
 pub mod ops;
+pub mod page;
 pub mod query;
 pub mod request;

@@ -9,11 +9,12 @@ use std::ops::ControlFlow;
 use regex::Regex;
 
 use ferrostack_core::RequestContext;
-use ferrostack_core::db::Param;
+use ferrostack_core::db::{Db, Param};
 
 use crate::error::{Error, Result};
 use crate::records::servers::{self as records, COLUMNS};
 use crate::servers::model::{Server, ServerName, vm_states_for_status};
+use crate::servers::page::{Batch, BatchSender, Batches, Page};
 use crate::service::Compute;
 use crate::version::ApiVersion;
 
@@ -46,23 +47,6 @@ fn truthy(v: &str) -> bool {
         v.to_ascii_lowercase().as_str(),
         "1" | "t" | "true" | "on" | "y" | "yes"
     )
-}
-
-/// A page of servers and whether more may follow.
-pub struct Page<T> {
-    pub servers: Vec<T>,
-    pub more: bool,
-    pub limit: usize,
-}
-
-impl<T> Page<T> {
-    fn empty() -> Page<T> {
-        Page {
-            servers: Vec::new(),
-            more: false,
-            limit: 0,
-        }
-    }
 }
 
 /// The filters SQL cannot apply, checked row by row while the rows stream in.
@@ -139,7 +123,7 @@ impl Compute {
         ctx: &RequestContext,
         q: &ListQuery,
         mv: ApiVersion,
-    ) -> Result<Page<Server>> {
+    ) -> Result<Batches<Server>> {
         self.list::<Server>(ctx, q, mv).await
     }
 
@@ -151,7 +135,7 @@ impl Compute {
         q: &ListQuery,
         mv: ApiVersion,
     ) -> Result<Page<ServerName>> {
-        self.list::<ServerName>(ctx, q, mv).await
+        self.list::<ServerName>(ctx, q, mv).await?.collect().await
     }
 
     async fn list<T: records::Projection>(
@@ -159,7 +143,7 @@ impl Compute {
         ctx: &RequestContext,
         q: &ListQuery,
         mv: ApiVersion,
-    ) -> Result<Page<T>> {
+    ) -> Result<Batches<T>> {
         let admin = ctx.is_admin();
         let mut wh: Vec<String> = Vec::new();
         let mut binds: Vec<Param> = Vec::new();
@@ -244,11 +228,11 @@ impl Compute {
                     None if mv.at_least(2, 38) => {
                         return Err(Error::BadRequest("Invalid status value".to_string()));
                     }
-                    None => return Ok(Page::empty()),
+                    None => return Ok(Batches::empty(0)),
                 }
             }
             if vms.is_empty() {
-                return Ok(Page::empty());
+                return Ok(Batches::empty(0));
             }
             let list: Vec<String> = vms
                 .iter()
@@ -456,61 +440,108 @@ impl Compute {
             sql.push_str(&format!(" LIMIT {a}"));
         }
 
-        let mut servers: Vec<T> = if sql_limit {
-            self.db
-                .fold(sql, binds, Vec::with_capacity(limit + 1), |acc, r| {
-                    acc.push(T::decode(r)?);
-                    Ok::<_, Error>(ControlFlow::Continue(()))
-                })
-                .await?
-        } else if keyset {
+        let db = self.db.clone();
+        Ok(Batches::spawn(limit, move |tx| async move {
             let want = limit + 1;
-            self.db
-                .fold(sql, binds, Vec::new(), move |acc, r| {
-                    if filters.name_ok(records::name_of(r)?) {
-                        let s = records::decode(r)?;
-                        if filters.keep(&s) {
-                            acc.push(T::from(s));
-                        }
-                    }
-                    Ok::<_, Error>(if acc.len() >= want {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    })
-                })
-                .await?
-        } else {
-            let mut all: Vec<Server> = self
-                .db
-                .fold(sql, binds, Vec::new(), move |acc, r| {
-                    if filters.name_ok(records::name_of(r)?) {
-                        let s = records::decode(r)?;
-                        if filters.keep(&s) {
-                            acc.push(s);
-                        }
-                    }
-                    Ok::<_, Error>(ControlFlow::Continue(()))
-                })
-                .await?;
-            // One order for sorting and for the marker (the database's collation
-            // may differ from byte order): rows after the marker's position, even
-            // when the marker itself is filtered out or deleted.
-            all.sort_by(|a, b| compare(&sort, a, b));
-            if let Some(m) = &marker {
-                all.retain(|s| compare(&sort, s, m) == Ordering::Greater);
+            let read = if sql_limit {
+                read_all::<T>(&db, sql, binds, tx.clone()).await
+            } else if keyset {
+                read_filtered(&db, sql, binds, filters, want, tx.clone()).await
+            } else {
+                read_sorted(&db, sql, binds, filters, sort, marker, want, tx.clone()).await
+            };
+            if let Err(e) = read {
+                tx.fail(e);
             }
-            all.truncate(limit + 1);
-            all.into_iter().map(T::from).collect()
-        };
-        let more = servers.len() > limit;
-        servers.truncate(limit);
-        Ok(Page {
-            servers,
-            more,
-            limit,
-        })
+        }))
     }
+}
+
+/// SQL filters, orders and limits: every row read belongs to the page.
+async fn read_all<T: records::Projection>(
+    db: &Db,
+    sql: String,
+    binds: Vec<Param>,
+    tx: BatchSender<T>,
+) -> Result<()> {
+    db.fold(sql, binds, Batch::new(tx), |b, r| {
+        b.push(T::decode(r)?);
+        Ok::<_, Error>(b.hand_over())
+    })
+    .await?
+    .flush();
+    Ok(())
+}
+
+/// The default order with row filters: rows stream in order until `want` passed.
+async fn read_filtered<T: records::Projection>(
+    db: &Db,
+    sql: String,
+    binds: Vec<Param>,
+    filters: RowFilters,
+    want: usize,
+    tx: BatchSender<T>,
+) -> Result<()> {
+    let mut kept = 0;
+    db.fold(sql, binds, Batch::new(tx), move |b, r| {
+        if filters.name_ok(records::name_of(r)?) {
+            let s = records::decode(r)?;
+            if filters.keep(&s) {
+                b.push(T::from(s));
+                kept += 1;
+            }
+        }
+        Ok::<_, Error>(if kept >= want {
+            ControlFlow::Break(())
+        } else {
+            b.hand_over()
+        })
+    })
+    .await?
+    .flush();
+    Ok(())
+}
+
+/// Any other order: every matching row is read, then sorted here.
+#[allow(clippy::too_many_arguments)]
+async fn read_sorted<T: records::Projection>(
+    db: &Db,
+    sql: String,
+    binds: Vec<Param>,
+    filters: RowFilters,
+    sort: Vec<(String, bool)>,
+    marker: Option<Server>,
+    want: usize,
+    tx: BatchSender<T>,
+) -> Result<()> {
+    let mut all: Vec<Server> = db
+        .fold(sql, binds, Vec::new(), move |acc, r| {
+            if filters.name_ok(records::name_of(r)?) {
+                let s = records::decode(r)?;
+                if filters.keep(&s) {
+                    acc.push(s);
+                }
+            }
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        })
+        .await?;
+    // One order for sorting and for the marker (the database's collation may
+    // differ from byte order): rows after the marker's position, even when the
+    // marker itself is filtered out or deleted.
+    all.sort_by(|a, b| compare(&sort, a, b));
+    if let Some(m) = &marker {
+        all.retain(|s| compare(&sort, s, m) == Ordering::Greater);
+    }
+    all.truncate(want);
+    let mut b = Batch::new(tx);
+    for s in all {
+        b.push(T::from(s));
+        if b.hand_over().is_break() {
+            return Ok(());
+        }
+    }
+    b.flush();
+    Ok(())
 }
 
 /// A sortable column value.

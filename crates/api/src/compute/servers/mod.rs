@@ -167,20 +167,44 @@ async fn list_detail(
     let query = ListQuery {
         params: query_pairs(q.as_deref()),
     };
-    let page = s.compute.list_servers(c.ctx(), &query, mv).await?;
-    let last = page.servers.last().map(|s| s.id.as_str());
-    let servers_links = next_link(query.params, page.more, last, page.limit, &base, true);
     let ctx = c.ctx();
-    let servers = page
-        .servers
-        .iter()
-        .map(|srv| server_view::server_view(srv, mv, ctx, &base, Shape::List))
-        .collect::<Vec<_>>();
-    Ok(axum::Json(ListBody {
-        servers,
-        servers_links,
-    })
-    .into_response())
+    let mut page = s.compute.list_servers(ctx, &query, mv).await?;
+    // Each batch is rendered here while the database thread reads the next one.
+    let mut body = Vec::with_capacity(64 * 1024);
+    body.extend_from_slice(b"{\"servers\":[");
+    let mut last: Option<String> = None;
+    while let Some(batch) = page.next().await {
+        for srv in &batch? {
+            if last.is_some() {
+                body.push(b',');
+            }
+            serde_json::to_writer(
+                &mut body,
+                &server_view::server_view(srv, mv, ctx, &base, Shape::List),
+            )
+            .map_err(|e| Error::internal(format!("cannot render a server: {e}")))?;
+            last = Some(srv.id.clone());
+        }
+    }
+    body.push(b']');
+    if let Some(links) = next_link(
+        query.params,
+        page.more(),
+        last.as_deref(),
+        page.limit(),
+        &base,
+        true,
+    ) {
+        body.extend_from_slice(b",\"servers_links\":");
+        serde_json::to_writer(&mut body, &links)
+            .map_err(|e| Error::internal(format!("cannot render a link: {e}")))?;
+    }
+    body.push(b'}');
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
 
 async fn create(
