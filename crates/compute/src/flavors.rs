@@ -7,13 +7,12 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 use ferrostack_core::RequestContext;
-use ferrostack_core::db::{get_bool, is_unique_violation};
 
 use crate::error::{Error, Result};
+use crate::records::flavors::{self as records, has_access, load, projects_of};
+use crate::records::{self as db, Conn};
 use crate::rules::{self, invalid_input, show_value};
 use crate::service::Compute;
 use crate::version::ApiVersion;
@@ -74,79 +73,6 @@ const SORT_KEYS: &[&str] = &[
 
 pub(crate) fn not_found(id: &str) -> Error {
     Error::NotFound(format!("Flavor {id} could not be found."))
-}
-
-fn from_row(r: &AnyRow) -> Result<Flavor> {
-    Ok(Flavor {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        vcpus: r.try_get("vcpus")?,
-        memory_mb: r.try_get("memory_mb")?,
-        root_gb: r.try_get("root_gb")?,
-        ephemeral_gb: r.try_get("ephemeral_gb")?,
-        swap_mb: r.try_get("swap_mb")?,
-        rxtx_factor: r.try_get("rxtx_factor")?,
-        extra_specs: BTreeMap::new(),
-        is_public: get_bool(r, "is_public")?,
-        disabled: get_bool(r, "disabled")?,
-        description: r.try_get("description")?,
-    })
-}
-
-const COLUMNS: &str = "id, name, vcpus, memory_mb, root_gb, ephemeral_gb, swap_mb, rxtx_factor, \
-                       is_public, disabled, description, created_at_us";
-
-async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<Flavor>> {
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM flavors WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let mut f = from_row(&row)?;
-    f.extra_specs = specs_of(conn, id).await?;
-    Ok(Some(f))
-}
-
-async fn specs_of(conn: &mut AnyConnection, id: &str) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for r in sqlx::query("SELECT spec_key, spec_value FROM flavor_extra_specs WHERE flavor_id = $1")
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        out.insert(r.try_get("spec_key")?, r.try_get("spec_value")?);
-    }
-    Ok(out)
-}
-
-async fn projects_of(conn: &mut AnyConnection, id: &str) -> Result<Vec<String>> {
-    let mut v: Vec<String> = Vec::new();
-    for r in sqlx::query(
-        "SELECT project_id FROM flavor_projects WHERE flavor_id = $1 ORDER BY project_id",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        v.push(r.try_get("project_id")?);
-    }
-    Ok(v)
-}
-
-async fn has_access(conn: &mut AnyConnection, id: &str, project: Option<&str>) -> Result<bool> {
-    let Some(p) = project else { return Ok(false) };
-    Ok(
-        sqlx::query("SELECT 1 AS x FROM flavor_projects WHERE flavor_id = $1 AND project_id = $2")
-            .bind(id)
-            .bind(p)
-            .fetch_optional(&mut *conn)
-            .await?
-            .is_some(),
-    )
 }
 
 /// `is_public` filter: `None` literal = all (admin only), absent = public only.
@@ -418,7 +344,7 @@ impl Compute {
     /// Loads a flavor the caller may see (public, admin, or a project with access).
     async fn visible_flavor(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: &RequestContext,
         id: &str,
     ) -> Result<Flavor> {
@@ -474,35 +400,15 @@ impl Compute {
             self.settings.compute.max_limit,
         )?;
 
-        let mut conn = self.db.pool().acquire().await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM flavors"
-        )))
-        .fetch_all(&mut *conn)
-        .await?;
-        let accessible: HashSet<String> = match ctx.project_id() {
-            Some(p) => sqlx::query("SELECT flavor_id FROM flavor_projects WHERE project_id = $1")
-                .bind(p)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|r| r.try_get::<String, _>("flavor_id"))
-                .collect::<std::result::Result<_, _>>()?,
+        let mut conn = db::acquire(&self.db).await?;
+        let flavors = records::all(&mut conn).await?;
+        let accessible = match ctx.project_id() {
+            Some(p) => records::shared_with(&mut conn, p).await?,
             None => HashSet::new(),
         };
-        let mut specs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for r in sqlx::query("SELECT flavor_id, spec_key, spec_value FROM flavor_extra_specs")
-            .fetch_all(&mut *conn)
-            .await?
-        {
-            specs
-                .entry(r.try_get("flavor_id")?)
-                .or_default()
-                .insert(r.try_get("spec_key")?, r.try_get("spec_value")?);
-        }
+        let mut specs = records::all_specs(&mut conn).await?;
         let mut list = Vec::new();
-        for r in &rows {
-            let mut f = from_row(r)?;
+        for mut f in flavors {
             let keep = match is_public {
                 // public only = public + those shared with the caller's project
                 Some(true) => f.is_public || accessible.contains(&f.id),
@@ -535,7 +441,7 @@ impl Compute {
     }
 
     pub async fn get_flavor(&self, ctx: &RequestContext, id: &str) -> Result<Flavor> {
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = db::acquire(&self.db).await?;
         self.visible_flavor(&mut conn, ctx, id).await
     }
 
@@ -568,38 +474,11 @@ impl Compute {
             )));
         }
         let name_taken = || Error::Conflict(format!("Flavor with name {} already exists.", f.name));
-        if sqlx::query("SELECT 1 AS x FROM flavors WHERE name = $1")
-            .bind(&f.name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some()
-        {
+        if records::name_exists(&mut tx, &f.name).await? {
             return Err(name_taken());
         }
-        let r = sqlx::query(
-            "INSERT INTO flavors (id, name, memory_mb, vcpus, root_gb, ephemeral_gb, swap_mb, \
-             rxtx_factor, is_public, disabled, description, created_at_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&f.id)
-        .bind(&f.name)
-        .bind(f.memory_mb)
-        .bind(f.vcpus)
-        .bind(f.root_gb)
-        .bind(f.ephemeral_gb)
-        .bind(f.swap_mb)
-        .bind(f.rxtx_factor)
-        .bind(f.is_public)
-        .bind(f.disabled)
-        .bind(&f.description)
-        .bind(rules::now_us())
-        .execute(&mut *tx)
-        .await;
-        match r {
-            Err(e) if is_unique_violation(&e) => return Err(name_taken()),
-            r => {
-                r?;
-            }
+        if !records::insert(&mut tx, &f, rules::now_us()).await? {
+            return Err(name_taken());
         }
         tx.commit().await?;
         Ok(f)
@@ -625,12 +504,7 @@ impl Compute {
         let d = description(d)?;
         let mut tx = self.db.begin_write().await?;
         let mut flavor = load(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-        sqlx::query("UPDATE flavors SET description = $1, updated_at_us = $2 WHERE id = $3")
-            .bind(&d)
-            .bind(rules::now_us())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        records::set_description(&mut tx, id, &d, rules::now_us()).await?;
         tx.commit().await?;
         flavor.description = d;
         Ok(flavor)
@@ -639,19 +513,7 @@ impl Compute {
     pub async fn delete_flavor(&self, ctx: &RequestContext, id: &str) -> Result<()> {
         rules::admin(ctx, "os_compute_api:os-flavor-manage:delete")?;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("DELETE FROM flavor_extra_specs WHERE flavor_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM flavor_projects WHERE flavor_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let n = sqlx::query("DELETE FROM flavors WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let n = records::delete(&mut tx, id).await?;
         if n == 0 {
             return Err(not_found(id));
         }
@@ -730,26 +592,7 @@ impl Compute {
         if load(&mut tx, id).await?.is_none() {
             return Err(not_found(id));
         }
-        for (k, v) in specs {
-            sqlx::query("DELETE FROM flavor_extra_specs WHERE flavor_id = $1 AND spec_key = $2")
-                .bind(id)
-                .bind(k)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO flavor_extra_specs (flavor_id, spec_key, spec_value) VALUES ($1, $2, $3)",
-            )
-            .bind(id)
-            .bind(k)
-            .bind(v)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query("UPDATE flavors SET updated_at_us = $1 WHERE id = $2")
-            .bind(rules::now_us())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        records::put_specs(&mut tx, id, specs, rules::now_us()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -765,13 +608,7 @@ impl Compute {
         if load(&mut tx, id).await?.is_none() {
             return Err(not_found(id));
         }
-        let n =
-            sqlx::query("DELETE FROM flavor_extra_specs WHERE flavor_id = $1 AND spec_key = $2")
-                .bind(id)
-                .bind(key)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let n = records::delete_spec(&mut tx, id, key).await?;
         if n == 0 {
             return Err(no_spec(id, key));
         }
@@ -784,7 +621,7 @@ impl Compute {
     /// The projects a private flavor is shared with.
     pub async fn flavor_access(&self, ctx: &RequestContext, id: &str) -> Result<Vec<String>> {
         rules::admin(ctx, "os_compute_api:os-flavor-access")?;
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = db::acquire(&self.db).await?;
         let f = load(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
         if f.is_public {
             return Err(Error::NotFound(
@@ -855,22 +692,14 @@ impl Compute {
                     "Flavor access already exists for flavor {id} and project {tenant} combination."
                 )));
             }
-            sqlx::query("INSERT INTO flavor_projects (flavor_id, project_id) VALUES ($1, $2)")
-                .bind(id)
-                .bind(&tenant)
-                .execute(&mut *tx)
-                .await?;
+            records::add_project(&mut tx, id, &tenant).await?;
         } else {
             if !exists {
                 return Err(Error::NotFound(format!(
                     "Flavor access not found for {id} / {tenant} combination."
                 )));
             }
-            sqlx::query("DELETE FROM flavor_projects WHERE flavor_id = $1 AND project_id = $2")
-                .bind(id)
-                .bind(&tenant)
-                .execute(&mut *tx)
-                .await?;
+            records::remove_project(&mut tx, id, &tenant).await?;
         }
         let list = projects_of(&mut tx, id).await?;
         tx.commit().await?;

@@ -4,12 +4,11 @@
 //! today, over HTTP for `ferrostack agent` later.
 
 use async_trait::async_trait;
-use sqlx::{AnyConnection, Row};
-
-use ferrostack_core::db::get_bool;
 use ferrostack_virt::HostResources;
 
 use crate::error::Result;
+use crate::records::hosts as records;
+use crate::records::{self as db};
 use crate::servers::create::now_us;
 use crate::service::Compute;
 
@@ -62,118 +61,30 @@ pub struct Host {
     pub last_seen_us: i64,
 }
 
-pub const HOST_COLUMNS: &str = "id, name, service_id, availability_zone, enabled, disabled_reason, \
-     forced_down, hypervisor_type, hypervisor_version, vcpus, memory_mb, local_gb, \
-     cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, reserved_host_memory_mb, \
-     reserved_host_disk_mb, host_ip, last_seen_us";
-
-pub fn host_from_row(r: &sqlx::any::AnyRow) -> Result<Host> {
-    Ok(Host {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        service_id: r.try_get("service_id")?,
-        availability_zone: r.try_get("availability_zone")?,
-        enabled: get_bool(r, "enabled")?,
-        disabled_reason: r.try_get("disabled_reason")?,
-        forced_down: get_bool(r, "forced_down")?,
-        hypervisor_type: r.try_get("hypervisor_type")?,
-        hypervisor_version: r.try_get("hypervisor_version")?,
-        vcpus: r.try_get("vcpus")?,
-        memory_mb: r.try_get("memory_mb")?,
-        local_gb: r.try_get("local_gb")?,
-        cpu_allocation_ratio: r.try_get("cpu_allocation_ratio")?,
-        ram_allocation_ratio: r.try_get("ram_allocation_ratio")?,
-        disk_allocation_ratio: r.try_get("disk_allocation_ratio")?,
-        reserved_host_memory_mb: r.try_get("reserved_host_memory_mb")?,
-        reserved_host_disk_mb: r.try_get("reserved_host_disk_mb")?,
-        host_ip: r.try_get("host_ip")?,
-        last_seen_us: r.try_get("last_seen_us")?,
-    })
-}
-
-pub async fn all_hosts(conn: &mut AnyConnection) -> Result<Vec<Host>> {
-    let sql = format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY name");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter().map(host_from_row).collect()
-}
-
 impl Compute {
     /// Registers (or refreshes) a host with its hypervisor's capacity.
     pub async fn register_host(&self, name: &str, az: &str, res: &HostResources) -> Result<()> {
         let c = &self.settings.compute;
         let now = now_us();
         let mut tx = self.db.begin_write().await?;
-        let exists = sqlx::query("SELECT id FROM hosts WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if exists {
-            sqlx::query(
-                "UPDATE hosts SET availability_zone = $2, hypervisor_type = $3, hypervisor_version = $4, \
-                 vcpus = $5, memory_mb = $6, local_gb = $7, cpu_allocation_ratio = $8, \
-                 ram_allocation_ratio = $9, disk_allocation_ratio = $10, reserved_host_memory_mb = $11, \
-                 reserved_host_disk_mb = $12, last_seen_us = $13, updated_at_us = $13 WHERE name = $1",
-            )
-            .bind(name)
-            .bind(az)
-            .bind(res.hypervisor_type.as_str())
-            .bind(res.hypervisor_version)
-            .bind(res.vcpus)
-            .bind(res.memory_mb)
-            .bind(res.local_gb)
-            .bind(c.cpu_allocation_ratio)
-            .bind(c.ram_allocation_ratio)
-            .bind(c.disk_allocation_ratio)
-            .bind(c.reserved_host_memory_mb)
-            .bind(c.reserved_host_disk_mb)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        } else {
-            sqlx::query(
-                "INSERT INTO hosts (id, name, service_id, availability_zone, enabled, disabled_reason, \
-                 forced_down, hypervisor_type, hypervisor_version, vcpus, memory_mb, local_gb, \
-                 cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, \
-                 reserved_host_memory_mb, reserved_host_disk_mb, host_ip, last_seen_us, \
-                 created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, \
-                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $18)",
-            )
-            .bind(ferrostack_core::ids::new_uuid())
-            .bind(name)
-            .bind(ferrostack_core::ids::new_uuid())
-            .bind(az)
-            .bind(true)
-            .bind(false)
-            .bind(res.hypervisor_type.as_str())
-            .bind(res.hypervisor_version)
-            .bind(res.vcpus)
-            .bind(res.memory_mb)
-            .bind(res.local_gb)
-            .bind(c.cpu_allocation_ratio)
-            .bind(c.ram_allocation_ratio)
-            .bind(c.disk_allocation_ratio)
-            .bind(c.reserved_host_memory_mb)
-            .bind(c.reserved_host_disk_mb)
-            .bind("127.0.0.1")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        records::register(
+            &mut tx,
+            &records::Registration {
+                name,
+                az,
+                res,
+                config: c,
+                now_us: now,
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// The agent's periodic "I am alive".
     pub async fn heartbeat(&self, name: &str) -> Result<()> {
-        sqlx::query("UPDATE hosts SET last_seen_us = $2 WHERE name = $1")
-            .bind(name)
-            .bind(now_us())
-            .execute(self.db.pool())
-            .await?;
-        Ok(())
+        records::heartbeat(&mut *db::acquire(&self.db).await?, name, now_us()).await
     }
 
     /// Whether a host counts as up (heard from within `service_down_time`).

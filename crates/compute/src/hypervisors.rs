@@ -8,11 +8,12 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 use sha2::Digest as _;
-use sqlx::{AnyConnection, Row};
 
 use ferrostack_core::RequestContext;
 
 use crate::error::{Error, Result};
+use crate::records::hosts as records;
+use crate::records::{self as db, Conn};
 use crate::rules::{self, invalid_input, show_value};
 use crate::service::Compute;
 use crate::version::ApiVersion;
@@ -47,51 +48,16 @@ pub struct HostUsage {
     pub current_workload: i64,
 }
 
-/// Servers placed on each host (not deleted).
-async fn usage_by_host(conn: &mut AnyConnection) -> Result<HashMap<String, HostUsage>> {
-    let mut out = HashMap::new();
-    for r in sqlx::query(
-        "SELECT host, COUNT(*) AS n, CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS c, \
-         CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS m, \
-         CAST(COALESCE(SUM(root_gb + ephemeral_gb), 0) AS BIGINT) AS d, \
-         CAST(COALESCE(SUM(CASE WHEN task_state IS NULL THEN 0 ELSE 1 END), 0) AS BIGINT) AS w \
-         FROM servers WHERE deleted = $1 AND host IS NOT NULL GROUP BY host",
-    )
-    .bind(false)
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        out.insert(
-            r.try_get::<String, _>("host")?,
-            HostUsage {
-                running_vms: r.try_get("n")?,
-                vcpus_used: r.try_get("c")?,
-                memory_mb_used: r.try_get("m")?,
-                local_gb_used: r.try_get("d")?,
-                current_workload: r.try_get("w")?,
-            },
-        );
-    }
-    Ok(out)
-}
-
 /// Every registered host, in registration order.
-pub async fn load_hosts(conn: &mut AnyConnection, service_down_time_s: u64) -> Result<Vec<Host>> {
-    let usage = usage_by_host(conn).await?;
-    let sql = format!(
-        "SELECT {} FROM hosts ORDER BY created_at_us, id",
-        crate::hosts::HOST_COLUMNS
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&mut *conn)
-        .await?;
+pub async fn load_hosts(conn: &mut Conn, service_down_time_s: u64) -> Result<Vec<Host>> {
+    let usage = records::usage_by_host(conn).await?;
+    let rows = records::by_registration(conn).await?;
     let now = rules::now_us();
     let down_us = i64::try_from(service_down_time_s)
         .unwrap_or(i64::MAX / 2_000_000)
         .saturating_mul(1_000_000);
     let mut out = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
-        let row = crate::hosts::host_from_row(r)?;
+    for (i, row) in rows.into_iter().enumerate() {
         out.push(Host {
             number: i64::try_from(i).unwrap_or(0) + 1,
             up: !row.forced_down && now.saturating_sub(row.last_seen_us) <= down_us,
@@ -246,7 +212,7 @@ fn matches_pattern(name: &str, pattern: &str) -> bool {
 
 impl Compute {
     async fn hosts(&self) -> Result<Vec<Host>> {
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = db::acquire(&self.db).await?;
         load_hosts(&mut conn, self.settings.compute.service_down_time).await
     }
 
@@ -384,20 +350,7 @@ impl Compute {
 
     /// Servers (id, name) on each host, for `with_servers`.
     pub async fn servers_on_hosts(&self) -> Result<HashMap<String, Vec<(String, String)>>> {
-        let mut conn = self.db.pool().acquire().await?;
-        let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        for r in sqlx::query(
-            "SELECT id, name, host FROM servers WHERE deleted = $1 AND host IS NOT NULL ORDER BY created_at_us",
-        )
-        .bind(false)
-        .fetch_all(&mut *conn)
-        .await?
-        {
-            out.entry(r.try_get("host")?)
-                .or_default()
-                .push((r.try_get("id")?, r.try_get("name")?));
-        }
-        Ok(out)
+        records::servers_by_host(&mut *db::acquire(&self.db).await?).await
     }
 
     /// `GET /os-hypervisors/statistics` (removed in 2.88).
@@ -455,27 +408,20 @@ impl Compute {
     ) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
         if let Some(e) = enabled {
-            sqlx::query("UPDATE hosts SET enabled = $1, updated_at_us = $2 WHERE id = $3")
-                .bind(e)
-                .bind(rules::now_us())
-                .bind(host_id)
-                .execute(&mut *tx)
-                .await?;
+            records::set_flag(&mut tx, host_id, records::Flag::Enabled, e, rules::now_us()).await?;
         }
         if let Some(r) = reason {
-            sqlx::query("UPDATE hosts SET disabled_reason = $1 WHERE id = $2")
-                .bind(r)
-                .bind(host_id)
-                .execute(&mut *tx)
-                .await?;
+            records::set_disabled_reason(&mut tx, host_id, r).await?;
         }
         if let Some(f) = forced_down {
-            sqlx::query("UPDATE hosts SET forced_down = $1, updated_at_us = $2 WHERE id = $3")
-                .bind(f)
-                .bind(rules::now_us())
-                .bind(host_id)
-                .execute(&mut *tx)
-                .await?;
+            records::set_flag(
+                &mut tx,
+                host_id,
+                records::Flag::ForcedDown,
+                f,
+                rules::now_us(),
+            )
+            .await?;
         }
         tx.commit().await?;
         self.poke();

@@ -8,13 +8,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use md5::Digest as _;
 use serde_json::Value;
-use sqlx::{AnyConnection, Row};
 
 use ferrostack_core::RequestContext;
-use ferrostack_core::db::is_unique_violation;
 
 use crate::error::{Error, Result};
 use crate::quotas;
+use crate::records::keypairs::{self as records, load};
+use crate::records::{self as db};
 use crate::rules::{self, invalid_input, show_value};
 use crate::service::Compute;
 use crate::version::ApiVersion;
@@ -374,44 +374,6 @@ pub(crate) fn parse_new(body: &Value, v: ApiVersion) -> Result<NewKeyPair> {
     })
 }
 
-const COLUMNS: &str = "id, user_id, name, key_type, public_key, fingerprint, created_at_us";
-
-fn from_row(r: &sqlx::any::AnyRow) -> Result<KeyPair> {
-    Ok(KeyPair {
-        id: r.try_get("id")?,
-        user_id: r.try_get("user_id")?,
-        name: r.try_get("name")?,
-        key_type: r.try_get("key_type")?,
-        public_key: r.try_get("public_key")?,
-        fingerprint: r.try_get("fingerprint")?,
-        created_at_us: r.try_get("created_at_us")?,
-    })
-}
-
-async fn load(conn: &mut AnyConnection, user_id: &str, name: &str) -> Result<Option<KeyPair>> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM key_pairs WHERE user_id = $1 AND name = $2"
-    )))
-    .bind(user_id)
-    .bind(name)
-    .fetch_optional(&mut *conn)
-    .await?
-    .as_ref()
-    .map(from_row)
-    .transpose()
-}
-
-/// How many key pairs a user has (counted against `key_pairs`).
-pub async fn count(conn: &mut AnyConnection, user_id: &str) -> Result<i64> {
-    Ok(
-        sqlx::query("SELECT COUNT(*) AS n FROM key_pairs WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("n")?,
-    )
-}
-
 impl Compute {
     /// The user a request about key pairs is for: the caller, or (2.10, admin)
     /// `?user_id=`.
@@ -440,7 +402,7 @@ impl Compute {
         let user_id = Self::keypair_user(ctx, v, new.user_id.as_deref(), "create")?;
         let project = ctx.project_id().unwrap_or_default().to_string();
         let limits = quotas::limits(
-            &mut *self.db.pool().acquire().await?,
+            &mut *db::acquire(&self.db).await?,
             &self.settings.quota,
             &project,
         )
@@ -458,7 +420,7 @@ impl Compute {
         };
         let fingerprint = fingerprint(&new.key_type, &public_key)?;
         let mut tx = self.db.begin_write().await?;
-        if limits.key_pairs >= 0 && count(&mut tx, &user_id).await? >= limits.key_pairs {
+        if limits.key_pairs >= 0 && records::count(&mut tx, &user_id).await? >= limits.key_pairs {
             return Err(Error::Forbidden(
                 "Quota exceeded, too many key pairs.".into(),
             ));
@@ -468,12 +430,7 @@ impl Compute {
         if load(&mut tx, &user_id, &new.name).await?.is_some() {
             return Err(exists());
         }
-        let id: i64 =
-            sqlx::query("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) AS m FROM key_pairs")
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get::<i64, _>("m")?
-                + 1;
+        let id = records::max_id(&mut tx).await? + 1;
         let kp = KeyPair {
             id,
             user_id,
@@ -483,24 +440,8 @@ impl Compute {
             fingerprint,
             created_at_us: rules::now_us(),
         };
-        let r = sqlx::query(
-            "INSERT INTO key_pairs (user_id, name, id, key_type, public_key, fingerprint, created_at_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&kp.user_id)
-        .bind(&kp.name)
-        .bind(kp.id)
-        .bind(&kp.key_type)
-        .bind(&kp.public_key)
-        .bind(&kp.fingerprint)
-        .bind(kp.created_at_us)
-        .execute(&mut *tx)
-        .await;
-        match r {
-            Err(e) if is_unique_violation(&e) => return Err(exists()),
-            r => {
-                r?;
-            }
+        if !records::insert(&mut tx, &kp).await? {
+            return Err(exists());
         }
         tx.commit().await?;
         Ok(CreatedKeyPair {
@@ -526,7 +467,7 @@ impl Compute {
         } else {
             (usize::MAX, None)
         };
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = db::acquire(&self.db).await?;
         let after = match &marker {
             None => 0,
             Some(m) => {
@@ -536,18 +477,7 @@ impl Compute {
                     .id
             }
         };
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM key_pairs WHERE user_id = $1 AND id > $2 ORDER BY id"
-        )))
-        .bind(&user_id)
-        .bind(after)
-        .fetch_all(&mut *conn)
-        .await?;
-        let list: Vec<KeyPair> = rows
-            .iter()
-            .take(limit)
-            .map(from_row)
-            .collect::<Result<_>>()?;
+        let list = records::list_after(&mut conn, &user_id, after, limit).await?;
         let full = limit != usize::MAX && list.len() == limit;
         Ok((list, full))
     }
@@ -560,7 +490,7 @@ impl Compute {
         user_id: Option<&str>,
     ) -> Result<KeyPair> {
         let user_id = Self::keypair_user(ctx, v, user_id, "show")?;
-        load(&mut *self.db.pool().acquire().await?, &user_id, name)
+        load(&mut *db::acquire(&self.db).await?, &user_id, name)
             .await?
             .ok_or_else(|| not_found(&user_id, name))
     }
@@ -574,12 +504,7 @@ impl Compute {
     ) -> Result<()> {
         let user_id = Self::keypair_user(ctx, v, user_id, "delete")?;
         let mut tx = self.db.begin_write().await?;
-        let n = sqlx::query("DELETE FROM key_pairs WHERE user_id = $1 AND name = $2")
-            .bind(&user_id)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let n = records::delete(&mut tx, &user_id, name).await?;
         if n == 0 {
             return Err(not_found(&user_id, name));
         }
@@ -594,7 +519,7 @@ impl Compute {
         user_id: &str,
         name: &str,
     ) -> Result<Option<(String, String)>> {
-        Ok(load(&mut *self.db.pool().acquire().await?, user_id, name)
+        Ok(load(&mut *db::acquire(&self.db).await?, user_id, name)
             .await?
             .map(|k| (k.public_key, k.key_type)))
     }

@@ -3,17 +3,17 @@
 //! microversion shows (2.36 drops the nova-network ones, 2.57 the injected files).
 
 use serde_json::{Value, json};
-use sqlx::{AnyConnection, Row};
 
 use ferrostack_core::RequestContext;
 
 use crate::error::{Error, Result};
 use crate::flavors::MAX_INT;
 use crate::quotas::{self, QuotaLimits};
+use crate::records::quotas as records;
+use crate::records::{self as db, Conn};
 use crate::rules::{self, invalid_input};
 use crate::service::Compute;
 use crate::version::ApiVersion;
-use crate::{keypairs, server_groups};
 
 /// nova-network quotas, shown (always -1) below 2.36. Nova no longer shows
 /// `networks` (its resource went with nova-network) but still accepts it in an
@@ -88,36 +88,28 @@ impl InUse {
 
 /// A project's (or one of its users') limits.
 async fn limits_for(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     config: &ferrostack_core::config::QuotaConfig,
     project_id: &str,
     user_id: Option<&str>,
 ) -> Result<QuotaLimits> {
     let mut l = quotas::limits(conn, config, project_id).await?;
     if let Some(u) = user_id {
-        for row in sqlx::query(
-            "SELECT resource, hard_limit FROM quotas WHERE project_id = $1 AND user_id = $2",
-        )
-        .bind(project_id)
-        .bind(u)
-        .fetch_all(&mut *conn)
-        .await?
-        {
-            let resource: String = row.try_get("resource")?;
-            l.set(&resource, row.try_get("hard_limit")?);
+        for (resource, n) in records::user_limits(conn, project_id, u).await? {
+            l.set(&resource, n);
         }
     }
     Ok(l)
 }
 
-async fn in_use(conn: &mut AnyConnection, project_id: &str, user_id: &str) -> Result<InUse> {
-    let u = quotas::usage(conn, project_id).await?;
+async fn in_use(conn: &mut Conn, project_id: &str, user_id: &str) -> Result<InUse> {
+    let u = records::usage(conn, project_id).await?;
     Ok(InUse {
         instances: u.instances,
         cores: u.cores,
         ram: u.ram,
-        key_pairs: keypairs::count(conn, user_id).await?,
-        server_groups: server_groups::count(conn, project_id).await?,
+        key_pairs: crate::records::keypairs::count(conn, user_id).await?,
+        server_groups: crate::records::groups::count(conn, project_id).await?,
     })
 }
 
@@ -156,31 +148,6 @@ pub(crate) fn parse_update(
     Ok((out, force))
 }
 
-async fn put_limit(
-    conn: &mut AnyConnection,
-    project_id: &str,
-    user_id: &str,
-    resource: &str,
-    n: i64,
-) -> Result<()> {
-    sqlx::query("DELETE FROM quotas WHERE project_id = $1 AND user_id = $2 AND resource = $3")
-        .bind(project_id)
-        .bind(user_id)
-        .bind(resource)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "INSERT INTO quotas (project_id, user_id, resource, hard_limit) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(project_id)
-    .bind(user_id)
-    .bind(resource)
-    .bind(n)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 impl Compute {
     /// `GET /os-quota-sets/{project}` (`detail` adds what is used).
     pub async fn quota_set(
@@ -196,7 +163,7 @@ impl Compute {
             "os_compute_api:os-quota-sets:show"
         };
         rules::project_or_admin(ctx, project_id, rule)?;
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = db::acquire(&self.db).await?;
         let l = limits_for(&mut conn, &self.settings.quota, project_id, user_id).await?;
         let used = if detail {
             let user = user_id.unwrap_or(&ctx.user_id);
@@ -209,7 +176,7 @@ impl Compute {
 
     /// `GET /os-quota-sets/{project}/defaults`.
     pub async fn quota_defaults(&self) -> Result<QuotaLimits> {
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = db::acquire(&self.db).await?;
         quotas::class_defaults(&mut conn, &self.settings.quota).await
     }
 
@@ -248,11 +215,11 @@ impl Compute {
                 }
             }
             for (k, n) in &changes {
-                put_limit(&mut tx, project_id, u, k, *n).await?;
+                records::put(&mut tx, project_id, u, k, *n).await?;
             }
         } else {
             for (k, n) in &changes {
-                put_limit(&mut tx, project_id, "", k, *n).await?;
+                records::put(&mut tx, project_id, "", k, *n).await?;
             }
         }
         let l = limits_for(&mut tx, &self.settings.quota, project_id, user_id).await?;
@@ -269,21 +236,7 @@ impl Compute {
     ) -> Result<()> {
         rules::admin(ctx, "os_compute_api:os-quota-sets:delete")?;
         let mut tx = self.db.begin_write().await?;
-        match user_id {
-            Some(u) => {
-                sqlx::query("DELETE FROM quotas WHERE project_id = $1 AND user_id = $2")
-                    .bind(project_id)
-                    .bind(u)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            None => {
-                sqlx::query("DELETE FROM quotas WHERE project_id = $1")
-                    .bind(project_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
+        records::delete(&mut tx, project_id, user_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -317,19 +270,7 @@ impl Compute {
         if class == "default" {
             let mut tx = self.db.begin_write().await?;
             for (k, n) in &changes {
-                sqlx::query("DELETE FROM quota_classes WHERE class_name = $1 AND resource = $2")
-                    .bind(class)
-                    .bind(k)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO quota_classes (class_name, resource, hard_limit) VALUES ($1, $2, $3)",
-                )
-                .bind(class)
-                .bind(k)
-                .bind(*n)
-                .execute(&mut *tx)
-                .await?;
+                records::put_class(&mut tx, class, k, *n).await?;
             }
             tx.commit().await?;
         }
@@ -352,7 +293,7 @@ impl Compute {
             }
             None => ctx.project_id().unwrap_or_default().to_string(),
         };
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = db::acquire(&self.db).await?;
         let l = quotas::limits(&mut conn, &self.settings.quota, &project).await?;
         let u = in_use(&mut conn, &project, &ctx.user_id).await?;
         Ok((l, u))

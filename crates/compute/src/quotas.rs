@@ -2,9 +2,9 @@
 //! what the servers and key pairs tables hold, so nothing can leak. Limits are the
 //! configured defaults overlaid with per-project rows in `quotas`.
 
-use sqlx::{AnyConnection, Row};
-
 use crate::error::Result;
+use crate::records::quotas as records;
+use crate::records::{self as db, Conn};
 use crate::service::Compute;
 
 /// Nova's quota resources; -1 = unlimited.
@@ -97,68 +97,39 @@ pub struct Usage {
 
 /// The limits of a project (per-user rows are not used yet: `user_id` is `''`).
 pub async fn limits(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     defaults: &ferrostack_core::config::QuotaConfig,
     project_id: &str,
 ) -> Result<QuotaLimits> {
     let mut l = class_defaults(conn, defaults).await?;
-    for row in sqlx::query(
-        "SELECT resource, hard_limit FROM quotas WHERE project_id = $1 AND user_id = ''",
-    )
-    .bind(project_id)
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        let resource: String = row.try_get("resource")?;
-        l.set(&resource, row.try_get("hard_limit")?);
+    for (resource, n) in records::project_limits(conn, project_id).await? {
+        l.set(&resource, n);
     }
     Ok(l)
 }
 
 /// The defaults: the configured `[quota]` overlaid with `os-quota-class-sets/default`.
 pub async fn class_defaults(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     defaults: &ferrostack_core::config::QuotaConfig,
 ) -> Result<QuotaLimits> {
     let mut l = QuotaLimits::defaults(defaults);
-    for row in
-        sqlx::query("SELECT resource, hard_limit FROM quota_classes WHERE class_name = 'default'")
-            .fetch_all(&mut *conn)
-            .await?
-    {
-        let resource: String = row.try_get("resource")?;
-        l.set(&resource, row.try_get("hard_limit")?);
+    for (resource, n) in records::class_defaults(conn).await? {
+        l.set(&resource, n);
     }
     Ok(l)
-}
-
-/// Servers not deleted count against instances, cores and RAM.
-pub async fn usage(conn: &mut AnyConnection, project_id: &str) -> Result<Usage> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS c, CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS r \
-         FROM servers WHERE project_id = $1 AND deleted = $2",
-    )
-    .bind(project_id)
-    .bind(false)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(Usage {
-        instances: row.try_get::<i64, _>("n")?,
-        cores: row.try_get::<i64, _>("c")?,
-        ram: row.try_get::<i64, _>("r")?,
-    })
 }
 
 impl Compute {
     /// A project's limits (defaults overlaid with its overrides).
     pub async fn quota_limits(&self, project_id: &str) -> Result<QuotaLimits> {
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = db::acquire(&self.db).await?;
         limits(&mut conn, &self.settings.quota, project_id).await
     }
 
     /// A project's counted usage.
     pub async fn quota_usage(&self, project_id: &str) -> Result<Usage> {
-        let mut conn = self.db.pool().acquire().await?;
-        usage(&mut conn, project_id).await
+        let mut conn = db::acquire(&self.db).await?;
+        records::usage(&mut conn, project_id).await
     }
 }

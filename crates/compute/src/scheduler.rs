@@ -8,10 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::Row;
-
 use crate::error::Result;
-use crate::hosts::{Host, all_hosts};
+use crate::hosts::Host;
 use crate::instance_actions;
 use crate::records::servers as records;
 use crate::servers::create::now_us;
@@ -124,32 +122,24 @@ pub fn place<'h>(
 impl Compute {
     /// Places every server waiting for a host; returns how many were handled.
     pub async fn schedule_pending(&self) -> Result<usize> {
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = crate::records::acquire(&self.db).await?;
         let waiting = records::to_schedule(&mut conn, 200).await?;
         if waiting.is_empty() {
             return Ok(0);
         }
-        let hosts = all_hosts(&mut conn).await?;
-        let mut usage: HashMap<String, HostUsage> = HashMap::new();
-        for r in sqlx::query(
-            "SELECT host, CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS c, \
-             CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS m, \
-             CAST(COALESCE(SUM(root_gb + ephemeral_gb), 0) AS BIGINT) AS d \
-             FROM servers WHERE deleted = $1 AND host IS NOT NULL GROUP BY host",
-        )
-        .bind(false)
-        .fetch_all(&mut *conn)
-        .await?
-        {
-            usage.insert(
-                r.try_get("host")?,
-                HostUsage {
-                    vcpus: r.try_get("c")?,
-                    memory_mb: r.try_get("m")?,
-                    disk_gb: r.try_get("d")?,
-                },
-            );
-        }
+        let hosts = crate::records::hosts::by_name(&mut conn).await?;
+        let mut usage: HashMap<String, HostUsage> = crate::records::hosts::usage_by_host(&mut conn)
+            .await?
+            .into_iter()
+            .map(|(host, u)| {
+                let u = HostUsage {
+                    vcpus: u.vcpus_used,
+                    memory_mb: u.memory_mb_used,
+                    disk_gb: u.local_gb_used,
+                };
+                (host, u)
+            })
+            .collect();
         drop(conn);
         let now = now_us();
         let up = |h: &Host| self.host_is_up(h, now);
@@ -212,8 +202,8 @@ impl Compute {
 
     /// Where the other members of a server's group are.
     async fn group_rule(&self, group_id: &str, server_id: &str) -> Result<Option<GroupRule>> {
-        let mut conn = self.db.pool().acquire().await?;
-        let Some(g) = crate::server_groups::load(&mut conn, group_id).await? else {
+        let mut conn = crate::records::acquire(&self.db).await?;
+        let Some(g) = crate::records::groups::load(&mut conn, group_id).await? else {
             return Ok(None);
         };
         let mut member_hosts = Vec::new();

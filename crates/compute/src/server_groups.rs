@@ -3,12 +3,13 @@
 //! added by server create ([`add_member`]); deleted servers drop out of `members`.
 
 use serde_json::{Map, Value, json};
-use sqlx::{AnyConnection, Row};
 
 use ferrostack_core::RequestContext;
 
 use crate::error::{Error, Result};
 use crate::quotas;
+use crate::records::groups as records;
+use crate::records::{self as db, Conn};
 use crate::rules::{self, invalid_input, show_value};
 use crate::service::Compute;
 use crate::version::ApiVersion;
@@ -144,73 +145,17 @@ pub(crate) fn parse_new(
     }
 }
 
-/// How many server groups a project has (counted against `server_groups`).
-pub async fn count(conn: &mut AnyConnection, project_id: &str) -> Result<i64> {
-    Ok(
-        sqlx::query("SELECT COUNT(*) AS n FROM server_groups WHERE project_id = $1")
-            .bind(project_id)
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("n")?,
-    )
-}
-
-async fn members(conn: &mut AnyConnection, id: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for r in sqlx::query(
-        "SELECT m.server_id FROM server_group_members m JOIN servers s ON s.id = m.server_id \
-         WHERE m.group_id = $1 AND s.deleted = $2 ORDER BY s.created_at_us, m.server_id",
-    )
-    .bind(id)
-    .bind(false)
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        out.push(r.try_get("server_id")?);
-    }
-    Ok(out)
-}
-
-fn from_row(r: &sqlx::any::AnyRow) -> Result<ServerGroup> {
-    let rules_text: String = r.try_get("rules")?;
-    Ok(ServerGroup {
-        id: r.try_get("id")?,
-        project_id: r.try_get("project_id")?,
-        user_id: r.try_get("user_id")?,
-        name: r.try_get("name")?,
-        policy: r.try_get("policy")?,
-        rules: serde_json::from_str(&rules_text).unwrap_or_default(),
-        members: Vec::new(),
-    })
-}
-
-/// A group with its (not deleted) members, e.g. for the scheduler.
-pub async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<ServerGroup>> {
-    let Some(row) = sqlx::query(
-        "SELECT id, project_id, user_id, name, policy, rules FROM server_groups WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let mut g = from_row(&row)?;
-    g.members = members(conn, id).await?;
-    Ok(Some(g))
-}
-
 /// Adds a server to a group inside the caller's transaction (server create with
 /// `scheduler_hints.group`). `max_members` is the project's
 /// `server_group_members` limit (-1 = unlimited). Errors: NotFound (no such
 /// group: Nova answers 400 at create, the caller maps it), Forbidden when full.
 pub async fn add_member(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     group_id: &str,
     server_id: &str,
     max_members: i64,
 ) -> Result<()> {
-    let Some(g) = load(conn, group_id).await? else {
+    let Some(g) = records::load(conn, group_id).await? else {
         return Err(not_found(group_id));
     };
     if max_members >= 0 && i64::try_from(g.members.len()).unwrap_or(i64::MAX) >= max_members {
@@ -218,22 +163,13 @@ pub async fn add_member(
             "Quota exceeded, too many servers in group".into(),
         ));
     }
-    sqlx::query("INSERT INTO server_group_members (group_id, server_id) VALUES ($1, $2)")
-        .bind(group_id)
-        .bind(server_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    records::add_member(conn, group_id, server_id).await
 }
 
 /// Removes a server from every group (on server delete; deleted servers are
 /// already hidden from `members`, so this is housekeeping).
-pub async fn remove_member(conn: &mut AnyConnection, server_id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM server_group_members WHERE server_id = $1")
-        .bind(server_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+pub async fn remove_member(conn: &mut Conn, server_id: &str) -> Result<()> {
+    records::remove_member(conn, server_id).await
 }
 
 /// Query of `GET /os-server-groups`.
@@ -256,7 +192,9 @@ impl Compute {
         let (name, policy, rules_v) = parse_new(body, v)?;
         let mut tx = self.db.begin_write().await?;
         let limits = quotas::limits(&mut tx, &self.settings.quota, &project).await?;
-        if limits.server_groups >= 0 && count(&mut tx, &project).await? >= limits.server_groups {
+        if limits.server_groups >= 0
+            && records::count(&mut tx, &project).await? >= limits.server_groups
+        {
             return Err(Error::Forbidden(
                 "Quota exceeded, too many server groups.".into(),
             ));
@@ -270,19 +208,7 @@ impl Compute {
             rules: rules_v,
             members: Vec::new(),
         };
-        sqlx::query(
-            "INSERT INTO server_groups (id, project_id, user_id, name, policy, rules, created_at_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&g.id)
-        .bind(&g.project_id)
-        .bind(&g.user_id)
-        .bind(&g.name)
-        .bind(&g.policy)
-        .bind(Value::Object(g.rules.clone()).to_string())
-        .bind(rules::now_us())
-        .execute(&mut *tx)
-        .await?;
+        records::insert(&mut tx, &g, rules::now_us()).await?;
         tx.commit().await?;
         Ok(g)
     }
@@ -307,33 +233,13 @@ impl Compute {
                 .parse::<usize>()
                 .map_err(|_| Error::BadRequest("offset param must be positive".into()))?,
         };
-        let mut conn = self.db.pool().acquire().await?;
-        let rows = if all {
-            sqlx::query(
-                "SELECT id, project_id, user_id, name, policy, rules FROM server_groups ORDER BY created_at_us, id",
-            )
-            .fetch_all(&mut *conn)
-            .await?
-        } else {
-            sqlx::query(
-                "SELECT id, project_id, user_id, name, policy, rules FROM server_groups \
-                 WHERE project_id = $1 ORDER BY created_at_us, id",
-            )
-            .bind(&project)
-            .fetch_all(&mut *conn)
-            .await?
-        };
-        let mut out = Vec::new();
-        for r in rows.iter().skip(offset).take(limit) {
-            let mut g = from_row(r)?;
-            g.members = members(&mut conn, &g.id).await?;
-            out.push(g);
-        }
-        Ok(out)
+        let mut conn = db::acquire(&self.db).await?;
+        let project = (!all).then_some(project.as_str());
+        records::list(&mut conn, project, offset, limit).await
     }
 
     pub async fn get_server_group(&self, ctx: &RequestContext, id: &str) -> Result<ServerGroup> {
-        let g = load(&mut *self.db.pool().acquire().await?, id)
+        let g = records::load(&mut *db::acquire(&self.db).await?, id)
             .await?
             .ok_or_else(|| not_found(id))?;
         rules::project_or_admin(ctx, &g.project_id, "os_compute_api:os-server-groups:show")?;
@@ -344,14 +250,7 @@ impl Compute {
         let g = self.get_server_group(ctx, id).await?;
         rules::project_or_admin(ctx, &g.project_id, "os_compute_api:os-server-groups:delete")?;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("DELETE FROM server_group_members WHERE group_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM server_groups WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        records::delete(&mut tx, id).await?;
         tx.commit().await?;
         Ok(())
     }

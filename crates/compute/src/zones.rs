@@ -34,7 +34,7 @@ impl Compute {
         if detail {
             rules::admin(ctx, "os_compute_api:os-availability-zone:detail")?;
         }
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = crate::records::acquire(&self.db).await?;
         let hosts = load_hosts(&mut conn, self.settings.compute.service_down_time).await?;
         let mut zones: BTreeMap<String, (bool, Map<String, Value>)> = BTreeMap::new();
         for h in &hosts {

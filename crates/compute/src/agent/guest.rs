@@ -91,7 +91,7 @@ impl Compute {
         server_id: &str,
         dhcp_domain: Option<String>,
     ) -> Result<Option<GuestData>> {
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = crate::records::acquire(&self.db).await?;
         let Some(s) = records::load(&mut conn, server_id).await? else {
             return Ok(None);
         };
@@ -108,7 +108,7 @@ impl Compute {
 
     /// The encrypted password the guest posted (empty when none).
     pub async fn guest_password(&self, server_id: &str) -> Result<String> {
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = crate::records::acquire(&self.db).await?;
         Ok(records::load(&mut conn, server_id)
             .await?
             .and_then(|s| s.doc.password)
@@ -123,7 +123,7 @@ impl Compute {
             return Err(Error::BadRequest("Request is too large.".into()));
         }
         for _ in 0..20 {
-            let mut conn = self.db.pool().acquire().await?;
+            let mut conn = crate::records::acquire(&self.db).await?;
             let Some(mut s) = records::load(&mut conn, server_id).await? else {
                 return Err(Error::NotFound(format!(
                     "Instance {server_id} could not be found."

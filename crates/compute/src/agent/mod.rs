@@ -163,7 +163,7 @@ impl Agent {
     pub async fn pass(self: &Arc<Self>) -> Result<Duration> {
         let now = now_us();
         let due = {
-            let mut conn = self.compute.db.pool().acquire().await?;
+            let mut conn = crate::records::acquire(&self.compute.db).await?;
             records::due_on_host(&mut conn, &self.host, now, 500).await?
         };
         let todo: Vec<Server> = {
@@ -198,7 +198,7 @@ impl Agent {
                 .await;
             return Ok(Duration::ZERO);
         }
-        let mut conn = self.compute.db.pool().acquire().await?;
+        let mut conn = crate::records::acquire(&self.compute.db).await?;
         Ok(
             match records::next_due_on_host(&mut conn, &self.host).await? {
                 Some(t) if t > now => {
@@ -589,7 +589,7 @@ impl Agent {
             detail,
         } = ev;
         let Some(mut s) = ({
-            let mut conn = self.compute.db.pool().acquire().await?;
+            let mut conn = crate::records::acquire(&self.compute.db).await?;
             records::load(&mut conn, &uuid).await?
         }) else {
             return Ok(());
@@ -671,7 +671,7 @@ impl Agent {
     /// state; an active server found shut down becomes stopped.
     pub async fn sync_power_states(&self) -> Result<()> {
         let servers = {
-            let mut conn = self.compute.db.pool().acquire().await?;
+            let mut conn = crate::records::acquire(&self.compute.db).await?;
             records::at_rest_on_host(&mut conn, &self.host).await?
         };
         for mut s in servers {

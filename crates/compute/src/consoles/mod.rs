@@ -8,8 +8,6 @@
 //! console is now, so a token never reaches a console that moved (a restart that
 //! picked a new port, another guest on a reused port).
 
-pub mod records;
-
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -19,10 +17,10 @@ use ferrostack_core::RequestContext;
 use ferrostack_virt::{ConsoleEndpoint, ConsoleKind, ConsoleTarget};
 
 use crate::error::{Error, Result};
+use crate::records::consoles::{self as records, TokenRow};
 use crate::servers::create::{now_us, require_member};
 use crate::servers::model::{Server, VmState};
 use crate::service::Compute;
-use records::TokenRow;
 
 const POLICY: &str = "os_compute_api:os-remote-consoles";
 const AUTH_TOKENS_POLICY: &str = "os_compute_api:os-console-auth-tokens";
@@ -232,13 +230,13 @@ impl Compute {
     pub async fn console_connect(&self, token: &str) -> Result<ConsoleGrant> {
         let hash = token_hash(token);
         let row = {
-            let mut conn = self.db.pool().acquire().await?;
+            let mut conn = crate::records::acquire(&self.db).await?;
             records::live(&mut conn, &hash, now_us()).await?
         }
         .ok_or_else(invalid_token)?;
         let t = ConsoleType::parse(&row.console_type).ok_or_else(invalid_token)?;
         let s = {
-            let mut conn = self.db.pool().acquire().await?;
+            let mut conn = crate::records::acquire(&self.db).await?;
             crate::records::servers::load(&mut conn, &row.instance_uuid).await?
         }
         .filter(|s| !s.deleted && s.vm_state == VmState::Active)
@@ -271,7 +269,7 @@ impl Compute {
     /// Whether a token (by hash) is still good: an open session asks this when
     /// told of revocations and every few seconds.
     pub async fn console_token_live(&self, token_hash: &str) -> Result<bool> {
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = crate::records::acquire(&self.db).await?;
         Ok(records::live(&mut conn, token_hash, now_us())
             .await?
             .is_some())
@@ -290,7 +288,7 @@ impl Compute {
     ) -> Result<ConsoleAuthInfo> {
         crate::rules::admin(ctx, AUTH_TOKENS_POLICY)?;
         let row = {
-            let mut conn = self.db.pool().acquire().await?;
+            let mut conn = crate::records::acquire(&self.db).await?;
             records::live(&mut conn, &token_hash(token), now_us()).await?
         }
         .ok_or_else(invalid_token)?;

@@ -173,7 +173,7 @@ impl Compute {
         let mut tx = self.db.begin_write().await?;
         let limits = quotas::limits(&mut tx, &self.settings.quota, &project_id).await?;
         check_injection_quotas(&limits, &req)?;
-        let usage = quotas::usage(&mut tx, &project_id).await?;
+        let usage = crate::records::quotas::usage(&mut tx, &project_id).await?;
         let count = allowed_count(
             &limits,
             &usage,
@@ -256,7 +256,7 @@ impl Compute {
             };
             records::insert(&mut tx, &server).await?;
             if let Some(group) = server_group_hint(&server) {
-                match crate::server_groups::load(&mut tx, &group).await? {
+                match crate::records::groups::load(&mut tx, &group).await? {
                     Some(g) if g.project_id == project_id || ctx.is_admin() => {}
                     _ => {
                         return Err(Error::BadRequest(format!(
@@ -298,11 +298,8 @@ impl Compute {
         if zone == self.settings.compute.availability_zone {
             return Ok(true);
         }
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM hosts WHERE availability_zone = $1")
-            .bind(zone)
-            .fetch_one(self.db.pool())
-            .await?;
-        Ok(sqlx::Row::try_get::<i64, _>(&row, "n")? > 0)
+        let mut conn = crate::records::acquire(&self.db).await?;
+        crate::records::hosts::zone_has_hosts(&mut conn, zone).await
     }
 }
 

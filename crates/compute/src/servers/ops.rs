@@ -525,7 +525,7 @@ impl Compute {
         };
         next.extend(items);
         let limits = {
-            let mut conn = self.db.pool().acquire().await?;
+            let mut conn = crate::records::acquire(&self.db).await?;
             quotas::limits(&mut conn, &self.settings.quota, &s.project_id).await?
         };
         check_metadata_quota(&limits, next.len())?;
@@ -755,7 +755,7 @@ impl Compute {
                     )));
                 }
                 let limits = {
-                    let mut conn = self.db.pool().acquire().await?;
+                    let mut conn = crate::records::acquire(&self.db).await?;
                     quotas::limits(&mut conn, &self.settings.quota, &s.project_id).await?
                 };
                 if let Some(m) = &r.metadata {
@@ -845,10 +845,10 @@ impl Compute {
                 // The new size counts against quota from now on (Nova: counted on the new flavor).
                 {
                     let _serial = self.quota_lock.lock().await;
-                    let mut conn = self.db.pool().acquire().await?;
+                    let mut conn = crate::records::acquire(&self.db).await?;
                     let limits =
                         quotas::limits(&mut conn, &self.settings.quota, &s.project_id).await?;
-                    let usage = quotas::usage(&mut conn, &s.project_id).await?;
+                    let usage = crate::records::quotas::usage(&mut conn, &s.project_id).await?;
                     let dc = new.vcpus - s.vcpus;
                     let dr = new.memory_mb - s.memory_mb;
                     for (n, limit, used, d) in [
@@ -995,14 +995,14 @@ impl Compute {
         id: &str,
     ) -> Result<Vec<instance_actions::InstanceAction>> {
         // Nova shows the actions of deleted servers too (it reads deleted rows).
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = crate::records::acquire(&self.db).await?;
         let s = records::load(&mut conn, id)
             .await?
             .ok_or_else(|| not_found(id))?;
         if !ctx.is_admin() && ctx.project_id() != Some(s.project_id.as_str()) {
             return Err(not_found(id));
         }
-        instance_actions::list(&mut conn, &s.id).await
+        crate::records::actions::list(&mut conn, &s.id).await
     }
 
     /// `os-server-password`: the encrypted password the guest posted, or "".
