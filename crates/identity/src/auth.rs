@@ -19,6 +19,7 @@ use crate::catalog::CatalogEntry;
 use crate::error::{Error, Result};
 use crate::model::{RoleRef, Target, User};
 use crate::password;
+use crate::records;
 use crate::revoke::TokenFacts;
 use crate::service::Identity;
 use crate::token::{self, Method, Payload, ScopeRef, new_audit_id};
@@ -212,12 +213,7 @@ impl Identity {
             .map_err(Error::internal)?;
         if ok && user.password_hash.is_some() {
             if user.failed_auth_count > 0 {
-                sqlx::query(
-                    "UPDATE users SET failed_auth_count = 0, failed_auth_at = NULL WHERE id = $1",
-                )
-                .bind(&user.id)
-                .execute(self.db.pool())
-                .await?;
+                records::users::clear_failures(&self.db, &user.id).await?;
             }
             return Ok(());
         }
@@ -226,15 +222,7 @@ impl Identity {
             let expired = user
                 .failed_auth_at
                 .is_some_and(|t| t + sec.lockout_duration <= now);
-            sqlx::query(
-                "UPDATE users SET failed_auth_count = CASE WHEN $1 THEN 1 ELSE failed_auth_count + 1 END, \
-                 failed_auth_at = $2 WHERE id = $3",
-            )
-            .bind(expired)
-            .bind(now)
-            .bind(&user.id)
-            .execute(self.db.pool())
-            .await?;
+            records::users::record_failure(&self.db, &user.id, expired, now).await?;
         }
         Err(Error::unauthenticated())
     }
