@@ -7,11 +7,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use ferrostack_core::RequestContext;
-use ferrostack_core::db::get_bool;
 use ferrostack_core::ids::new_hex_id;
 use ferrostack_core::time::unix_now;
 
@@ -21,7 +18,9 @@ use crate::list::{ListParams, Page, apply};
 use crate::model::{ApplicationCredential, RoleRef, Target, User};
 use crate::password;
 use crate::policy;
-use crate::service::{Identity, dup};
+use crate::records::appcreds::{NewAppCred, StoredAppCred};
+use crate::records::{self, dup};
+use crate::service::Identity;
 
 /// Parses an ISO 8601 time as clients send it (`...Z`, an offset, or no zone: UTC),
 /// keeping microseconds: Unix microseconds.
@@ -53,13 +52,9 @@ fn keystone_time_us(us: i64) -> String {
 }
 
 impl Identity {
-    fn app_cred_from_row(
-        &self,
-        r: &AnyRow,
-        snap: &crate::service::Snapshot,
-    ) -> Result<ApplicationCredential> {
-        let ids: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("role_ids")?)?;
-        let roles = ids
+    fn app_cred(&self, r: StoredAppCred, snap: &crate::service::Snapshot) -> ApplicationCredential {
+        let roles = r
+            .role_ids
             .iter()
             .filter_map(|id| snap.roles.get(id))
             .map(|r| RoleRef {
@@ -68,35 +63,29 @@ impl Identity {
                 domain_id: r.domain_id.clone(),
             })
             .collect();
-        let expires: Option<i64> = r.try_get("expires_at")?;
-        let expires_us: Option<i64> = r
-            .try_get::<Option<i64>, _>("expires_at_us")?
-            .or(expires.map(|e| e * 1_000_000));
-        let description: String = r.try_get("description")?;
-        Ok(ApplicationCredential {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            description: (!description.is_empty()).then_some(description),
-            user_id: r.try_get("user_id")?,
-            project_id: r.try_get("project_id")?,
+        let expires_us = r.expires_at_us.or(r.expires_at.map(|e| e * 1_000_000));
+        ApplicationCredential {
+            id: r.id,
+            name: r.name,
+            description: (!r.description.is_empty()).then_some(r.description),
+            user_id: r.user_id,
+            project_id: r.project_id,
             expires_at: expires_us.map(keystone_time_us),
-            unrestricted: get_bool(r, "unrestricted")?,
+            unrestricted: r.unrestricted,
             roles,
             access_rules: vec![],
             secret: None,
-            expires_at_unix: expires,
-            secret_hash: r.try_get("secret_hash")?,
-        })
+            expires_at_unix: r.expires_at,
+            secret_hash: r.secret_hash,
+        }
     }
 
     pub(crate) async fn app_credential_row(&self, id: &str) -> Result<ApplicationCredential> {
-        let row = sqlx::query("SELECT * FROM application_credentials WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
+        let row = records::appcreds::get(&self.db, id)
             .await?
             .ok_or_else(|| Error::not_found("application credential", id))?;
         let snap = self.snapshot().await?;
-        self.app_cred_from_row(&row, &snap)
+        Ok(self.app_cred(row, &snap))
     }
 
     pub async fn create_application_credential(
@@ -214,26 +203,19 @@ impl Identity {
             .map_err(Error::internal)??;
         let id = new_hex_id();
         let role_ids: Vec<&str> = roles.iter().map(|r| r.id.as_str()).collect();
+        let row = NewAppCred {
+            id: &id,
+            name: &name,
+            user_id,
+            project_id: &project_id,
+            description: &description,
+            secret_hash: hash,
+            expires_at_us: expires_at,
+            unrestricted,
+            role_ids,
+        };
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO application_credentials (id, name, user_id, project_id, description, \
-             secret_hash, expires_at, unrestricted, role_ids, created_at, expires_at_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&id)
-        .bind(&name)
-        .bind(user_id)
-        .bind(&project_id)
-        .bind(&description)
-        .bind(hash)
-        .bind(expires_at.map(|us: i64| us.div_euclid(1_000_000)))
-        .bind(unrestricted)
-        .bind(serde_json::to_string(&role_ids)?)
-        .bind(unix_now())
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(dup(
+        records::appcreds::insert(&mut tx, row).await.map_err(dup(
             "application_credential",
             format!("Duplicate entry found with name {name}"),
         ))?;
@@ -251,17 +233,9 @@ impl Identity {
     ) -> Result<Page<ApplicationCredential>> {
         policy::system_reader_or_owner(ctx, "identity:list_application_credentials", user_id)?;
         self.user(user_id).await?;
-        let rows = sqlx::query(
-            "SELECT * FROM application_credentials WHERE user_id = $1 ORDER BY name, id",
-        )
-        .bind(user_id)
-        .fetch_all(self.db.pool())
-        .await?;
+        let rows = records::appcreds::of_user(&self.db, user_id).await?;
         let snap = self.snapshot().await?;
-        let all = rows
-            .iter()
-            .map(|r| self.app_cred_from_row(r, &snap))
-            .collect::<Result<Vec<_>>>()?;
+        let all = rows.into_iter().map(|r| self.app_cred(r, &snap)).collect();
         apply(all, |a| &a.id, params, &["name"], 0)
     }
 
@@ -295,10 +269,7 @@ impl Identity {
         }
         let ac = self.get_application_credential(ctx, user_id, id).await?;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("DELETE FROM application_credentials WHERE id = $1")
-            .bind(&ac.id)
-            .execute(&mut *tx)
-            .await?;
+        records::appcreds::delete(&mut tx, &ac.id).await?;
         self.commit(tx, vec![]).await
     }
 
@@ -340,18 +311,8 @@ impl Identity {
             };
             match user {
                 Some(user) => {
-                    let row = sqlx::query(
-                        "SELECT id FROM application_credentials WHERE user_id = $1 AND name = $2",
-                    )
-                    .bind(&user.id)
-                    .bind(name)
-                    .fetch_optional(self.db.pool())
-                    .await?;
-                    match row {
-                        Some(r) => self
-                            .app_credential_row(&r.try_get::<String, _>("id")?)
-                            .await
-                            .ok(),
+                    match records::appcreds::id_by_name(&self.db, &user.id, name).await? {
+                        Some(id) => self.app_credential_row(&id).await.ok(),
                         None => None,
                     }
                 }

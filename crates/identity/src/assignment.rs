@@ -6,17 +6,16 @@ use std::collections::{BTreeSet, HashSet};
 
 use ferrostack_core::RequestContext;
 use ferrostack_core::ids::new_hex_id;
-use ferrostack_core::time::unix_now;
 use serde_json::Value;
-use sqlx::Row;
 
 use crate::error::{Error, Result};
 use crate::fields::Fields;
 use crate::list::{ListParams, Page, apply};
 use crate::model::{Actor, Assignment, Role, RoleRef, Target};
 use crate::policy;
+use crate::records::{self, dup};
 use crate::resources::event;
-use crate::service::{Identity, dup, merge_extra, to_json};
+use crate::service::{Identity, merge_extra};
 
 /// Keystone's `[assignment] prohibited_implied_role` default.
 const PROHIBITED_IMPLIED: &[&str] = &["admin"];
@@ -42,21 +41,13 @@ pub struct AssignmentQuery {
 
 impl Identity {
     pub(crate) async fn role(&self, id: &str) -> Result<Role> {
-        let row = sqlx::query("SELECT * FROM roles WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        row.map(|r| Role::from_row(&r))
-            .transpose()?
+        records::roles::get(&self.db, id)
+            .await?
             .ok_or_else(|| Error::not_found("role", id))
     }
 
     pub(crate) async fn role_by_name(&self, name: &str) -> Result<Option<Role>> {
-        let row = sqlx::query("SELECT * FROM roles WHERE name = $1 AND domain_id = ''")
-            .bind(name)
-            .fetch_optional(self.db.pool())
-            .await?;
-        Ok(row.map(|r| Role::from_row(&r)).transpose()?)
+        Ok(records::roles::global_by_name(&self.db, name).await?)
     }
 
     // ----- roles -----------------------------------------------------------------------
@@ -96,23 +87,12 @@ impl Identity {
         extra: &serde_json::Map<String, Value>,
     ) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO roles (id, name, domain_id, description, immutable, extra, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id)
-        .bind(name)
-        .bind(domain_id)
-        .bind(description)
-        .bind(immutable)
-        .bind(to_json(extra)?)
-        .bind(unix_now())
-        .execute(&mut *tx)
-        .await
-        .map_err(dup(
-            "role",
-            format!("Duplicate entry found with name {name}"),
-        ))?;
+        records::roles::insert(&mut tx, id, name, domain_id, description, immutable, extra)
+            .await
+            .map_err(dup(
+                "role",
+                format!("Duplicate entry found with name {name}"),
+            ))?;
         self.commit(tx, vec![]).await
     }
 
@@ -122,23 +102,7 @@ impl Identity {
         params: &ListParams,
     ) -> Result<Page<Role>> {
         policy::reader_of_domain(ctx, "identity:list_roles", params.get("domain_id"))?;
-        let rows = match params.get("domain_id") {
-            Some(d) => {
-                sqlx::query("SELECT * FROM roles WHERE domain_id = $1 ORDER BY name, id")
-                    .bind(d)
-                    .fetch_all(self.db.pool())
-                    .await?
-            }
-            None => {
-                sqlx::query("SELECT * FROM roles WHERE domain_id = '' ORDER BY name, id")
-                    .fetch_all(self.db.pool())
-                    .await?
-            }
-        };
-        let all = rows
-            .iter()
-            .map(Role::from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let all = records::roles::list(&self.db, params.get("domain_id")).await?;
         apply(
             all,
             |r| &r.id,
@@ -183,15 +147,12 @@ impl Identity {
         merge_extra(&mut r.extra, f.into_extra());
         let immutable = new_immutable.unwrap_or(r.immutable());
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("UPDATE roles SET name = $1, description = $2, immutable = $3, extra = $4 WHERE id = $5")
-            .bind(&r.name)
-            .bind(r.description.clone().unwrap_or_default())
-            .bind(immutable)
-            .bind(to_json(&r.extra)?)
-            .bind(id)
-            .execute(&mut *tx)
+        records::roles::update(&mut tx, &r, immutable)
             .await
-            .map_err(dup("role", format!("Duplicate entry found with name {}", r.name)))?;
+            .map_err(dup(
+                "role",
+                format!("Duplicate entry found with name {}", r.name),
+            ))?;
         self.commit(tx, vec![]).await?;
         self.role(id).await
     }
@@ -207,13 +168,7 @@ impl Identity {
             )));
         }
         let mut tx = self.db.begin_write().await?;
-        for sql in [
-            "DELETE FROM assignments WHERE role_id = $1",
-            "DELETE FROM implied_roles WHERE prior_role_id = $1 OR implied_role_id = $1",
-            "DELETE FROM roles WHERE id = $1",
-        ] {
-            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
-        }
+        records::roles::delete(&mut tx, id).await?;
         self.commit(tx, vec![]).await
     }
 
@@ -242,14 +197,7 @@ impl Identity {
             )));
         }
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO implied_roles (prior_role_id, implied_role_id) VALUES ($1, $2) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(prior)
-        .bind(implied)
-        .execute(&mut *tx)
-        .await?;
+        records::roles::insert_implication(&mut tx, prior, implied).await?;
         self.commit(tx, vec![]).await?;
         Ok((p, i))
     }
@@ -286,15 +234,7 @@ impl Identity {
         self.role(prior).await?;
         self.role(implied).await?;
         let mut tx = self.db.begin_write().await?;
-        let n = sqlx::query(
-            "DELETE FROM implied_roles WHERE prior_role_id = $1 AND implied_role_id = $2",
-        )
-        .bind(prior)
-        .bind(implied)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
+        if !records::roles::delete_implication(&mut tx, prior, implied).await? {
             return Err(Error::NotFoundMessage(format!(
                 "{implied} is not an implied role of {prior}."
             )));
@@ -378,17 +318,7 @@ impl Identity {
         role_id: &str,
     ) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO assignments (actor_type, actor_id, target_type, target_id, role_id) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind(actor.kind())
-        .bind(actor.id())
-        .bind(target.kind())
-        .bind(target.id())
-        .bind(role_id)
-        .execute(&mut *tx)
-        .await?;
+        records::assignments::insert(&mut tx, actor, target, role_id).await?;
         self.commit(tx, vec![]).await
     }
 
@@ -402,18 +332,7 @@ impl Identity {
         let domain = self.check_grant_parties(&actor, &target).await?;
         policy::reader_of_domain(ctx, "identity:check_grant", domain.as_deref())?;
         self.role(role_id).await?;
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM assignments WHERE actor_type = $1 AND actor_id = $2 \
-             AND target_type = $3 AND target_id = $4 AND role_id = $5",
-        )
-        .bind(actor.kind())
-        .bind(actor.id())
-        .bind(target.kind())
-        .bind(target.id())
-        .bind(role_id)
-        .fetch_one(self.db.pool())
-        .await?;
-        if n == 0 {
+        if !records::assignments::exists(&self.db, &actor, &target, role_id).await? {
             return Err(not_assigned(role_id, &actor, &target));
         }
         Ok(())
@@ -427,20 +346,7 @@ impl Identity {
     ) -> Result<Vec<Role>> {
         let domain = self.check_grant_parties(&actor, &target).await?;
         policy::reader_of_domain(ctx, "identity:list_grants", domain.as_deref())?;
-        let rows = sqlx::query(
-            "SELECT r.* FROM roles r JOIN assignments a ON a.role_id = r.id WHERE a.actor_type = $1 \
-             AND a.actor_id = $2 AND a.target_type = $3 AND a.target_id = $4 ORDER BY r.name",
-        )
-        .bind(actor.kind())
-        .bind(actor.id())
-        .bind(target.kind())
-        .bind(target.id())
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(rows
-            .iter()
-            .map(Role::from_row)
-            .collect::<Result<Vec<_>, _>>()?)
+        Ok(records::assignments::roles_of(&self.db, &actor, &target).await?)
     }
 
     /// Removes a grant; the affected users' tokens on that target are revoked.
@@ -455,29 +361,12 @@ impl Identity {
         self.check_grant_parties(&actor, &target).await?;
         self.role(role_id).await?;
         let mut tx = self.db.begin_write().await?;
-        let n = sqlx::query(
-            "DELETE FROM assignments WHERE actor_type = $1 AND actor_id = $2 AND target_type = $3 \
-             AND target_id = $4 AND role_id = $5",
-        )
-        .bind(actor.kind())
-        .bind(actor.id())
-        .bind(target.kind())
-        .bind(target.id())
-        .bind(role_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
+        if !records::assignments::delete(&mut tx, &actor, &target, role_id).await? {
             return Err(not_assigned(role_id, &actor, &target));
         }
         let users: Vec<String> = match &actor {
             Actor::User(u) => vec![u.clone()],
-            Actor::Group(g) => {
-                sqlx::query_scalar("SELECT user_id FROM group_members WHERE group_id = $1")
-                    .bind(g)
-                    .fetch_all(&mut *tx)
-                    .await?
-            }
+            Actor::Group(g) => records::groups::member_ids(&mut tx, g).await?,
         };
         let mut events = Vec::new();
         for u in users {
@@ -501,17 +390,7 @@ impl Identity {
         user_id: &str,
         target: &Target,
     ) -> Result<Vec<String>> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT role_id FROM assignments WHERE target_type = $1 AND target_id = $2 AND \
-             ((actor_type = 'user' AND actor_id = $3) OR (actor_type = 'group' AND actor_id IN \
-             (SELECT group_id FROM group_members WHERE user_id = $3)))",
-        )
-        .bind(target.kind())
-        .bind(target.id())
-        .bind(user_id)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(ids)
+        Ok(records::assignments::role_ids_of_user(&self.db, user_id, target).await?)
     }
 
     /// The user's effective roles on the target, implied roles included, by name.
@@ -557,42 +436,13 @@ impl Identity {
             };
             policy::reader_of_domain(ctx, "identity:list_role_assignments", domain.as_deref())?;
         }
-        let rows = sqlx::query("SELECT * FROM assignments")
-            .fetch_all(self.db.pool())
-            .await?;
-        let mut direct = Vec::with_capacity(rows.len());
-        for r in rows {
-            let actor_type: String = r.try_get("actor_type")?;
-            let actor_id: String = r.try_get("actor_id")?;
-            let target_type: String = r.try_get("target_type")?;
-            let target_id: String = r.try_get("target_id")?;
-            let actor = match actor_type.as_str() {
-                "user" => Actor::User(actor_id),
-                _ => Actor::Group(actor_id),
-            };
-            let Some(target) = Target::from_parts(&target_type, target_id) else {
-                continue;
-            };
-            direct.push(Assignment {
-                actor,
-                target,
-                role_id: r.try_get("role_id")?,
-                via_group: None,
-                prior_role: None,
-            });
-        }
+        let direct = records::assignments::all(&self.db).await?;
 
         let mut all: Vec<Assignment> = if q.effective {
             // Groups become their members; implied roles are added.
             let mut members: std::collections::HashMap<String, Vec<String>> = Default::default();
-            for r in sqlx::query("SELECT group_id, user_id FROM group_members")
-                .fetch_all(self.db.pool())
-                .await?
-            {
-                members
-                    .entry(r.try_get("group_id")?)
-                    .or_default()
-                    .push(r.try_get("user_id")?);
+            for (group_id, user_id) in records::groups::memberships(&self.db).await? {
+                members.entry(group_id).or_default().push(user_id);
             }
             let snap = self.snapshot().await?;
             let mut out = BTreeSet::new();
@@ -805,14 +655,7 @@ impl Identity {
 
     /// Enabled domains the user has a role on.
     pub async fn scopable_domains(&self, user_id: &str) -> Result<Vec<crate::model::Domain>> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT target_id FROM assignments WHERE target_type = 'domain' AND \
-             ((actor_type = 'user' AND actor_id = $1) OR (actor_type = 'group' AND actor_id IN \
-             (SELECT group_id FROM group_members WHERE user_id = $1)))",
-        )
-        .bind(user_id)
-        .fetch_all(self.db.pool())
-        .await?;
+        let ids = records::assignments::domain_ids_of_user(&self.db, user_id).await?;
         let mut out = Vec::new();
         for id in ids {
             if let Some(d) = self.find_domain(&id).await?

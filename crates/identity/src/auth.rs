@@ -1,7 +1,7 @@
 //! Authentication and tokens: `POST /v3/auth/tokens` (password, token, application
 //! credential; project/domain/system/unscoped), validation with an in-memory cache
 //! that honours expiry, revocation and every identity change (the epoch), revocation,
-//! and the token body Keystone returns.
+//! and the catalog a token's body shows (the body itself is `api`'s `token_view`).
 //!
 //! Validation never touches the database on a cache hit: decrypting is skipped,
 //! and the epoch check replaces re-reading users, projects and roles.
@@ -9,16 +9,17 @@
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use ferrostack_core::RequestContext;
 use ferrostack_core::context::Scope;
-use ferrostack_core::time::{keystone_time, unix_now};
+use ferrostack_core::time::{now_us, unix_now};
 
 use crate::catalog::CatalogEntry;
 use crate::error::{Error, Result};
 use crate::model::{RoleRef, Target, User};
 use crate::password;
+use crate::records;
 use crate::revoke::TokenFacts;
 use crate::service::Identity;
 use crate::token::{self, Method, Payload, ScopeRef, new_audit_id};
@@ -42,13 +43,19 @@ pub struct ValidToken {
     pub audit_ids: Vec<String>,
     pub application_credential: Option<AppCredRef>,
     pub(crate) epoch: u64,
-    /// The rendered Keystone body (with and without catalog), built once.
+    /// The HTTP layer's rendering of the body (with and without catalog), built once.
     rendered: [OnceLock<Bytes>; 2],
 }
 
 impl ValidToken {
     pub fn is_expired(&self) -> bool {
         unix_now() >= self.expires_at
+    }
+
+    /// Where the rendered body (with or without catalog) is kept: a validated token
+    /// lives for one epoch in the cache, so its body is built once per token and epoch.
+    pub fn rendered_body(&self, with_catalog: bool) -> &OnceLock<Bytes> {
+        &self.rendered[usize::from(with_catalog)]
     }
 }
 
@@ -212,12 +219,7 @@ impl Identity {
             .map_err(Error::internal)?;
         if ok && user.password_hash.is_some() {
             if user.failed_auth_count > 0 {
-                sqlx::query(
-                    "UPDATE users SET failed_auth_count = 0, failed_auth_at = NULL WHERE id = $1",
-                )
-                .bind(&user.id)
-                .execute(self.db.pool())
-                .await?;
+                records::users::clear_failures(&self.db, &user.id).await?;
             }
             return Ok(());
         }
@@ -226,15 +228,7 @@ impl Identity {
             let expired = user
                 .failed_auth_at
                 .is_some_and(|t| t + sec.lockout_duration <= now);
-            sqlx::query(
-                "UPDATE users SET failed_auth_count = CASE WHEN $1 THEN 1 ELSE failed_auth_count + 1 END, \
-                 failed_auth_at = $2 WHERE id = $3",
-            )
-            .bind(expired)
-            .bind(now)
-            .bind(&user.id)
-            .execute(self.db.pool())
-            .await?;
+            records::users::record_failure(&self.db, &user.id, expired, now).await?;
         }
         Err(Error::unauthenticated())
     }
@@ -617,21 +611,18 @@ impl Identity {
         }
     }
 
-    /// The Keystone JSON body for a token, rendered once per token and epoch.
-    pub async fn token_body(&self, v: &ValidToken, with_catalog: bool) -> Result<Bytes> {
-        let slot = &v.rendered[usize::from(with_catalog)];
-        if let Some(b) = slot.get() {
-            return Ok(b.clone());
-        }
-        let catalog = if with_catalog && !matches!(v.context.scope, Scope::Unscoped) {
-            Some(self.catalog_for(v.context.project_id()).await?)
+    /// The catalog a token's body shows: `None` when not asked for or when the
+    /// token is unscoped (Keystone gives those no catalog).
+    pub async fn token_catalog(
+        &self,
+        v: &ValidToken,
+        with_catalog: bool,
+    ) -> Result<Option<Vec<CatalogEntry>>> {
+        if with_catalog && !matches!(v.context.scope, Scope::Unscoped) {
+            Ok(Some(self.catalog_for(v.context.project_id()).await?))
         } else {
-            None
-        };
-        let body = render_token(v, catalog.as_deref());
-        let bytes = Bytes::from(serde_json::to_vec(&body)?);
-        let _ = slot.set(bytes.clone());
-        Ok(bytes)
+            Ok(None)
+        }
     }
 }
 
@@ -645,69 +636,4 @@ fn merge_user(slot: &mut Option<User>, u: User) -> Result<()> {
             Ok(())
         }
     }
-}
-
-use ferrostack_core::time::now_us;
-
-/// Keystone's token body.
-fn render_token(v: &ValidToken, catalog: Option<&[CatalogEntry]>) -> Value {
-    let c = &v.context;
-    let mut t = json!({
-        "methods": v.methods.iter().map(|m| m.name()).collect::<Vec<_>>(),
-        "user": {
-            "domain": {"id": c.user_domain_id, "name": c.user_domain_name},
-            "id": c.user_id,
-            "name": c.user_name,
-            "password_expires_at": null,
-        },
-        "audit_ids": v.audit_ids,
-        "expires_at": keystone_time(v.expires_at),
-        "issued_at": keystone_time(v.issued_at_us / 1_000_000),
-    });
-    let map = t.as_object_mut().expect("json! object");
-    match &c.scope {
-        Scope::Unscoped => {}
-        Scope::Project {
-            id,
-            name,
-            domain_id,
-            domain_name,
-        } => {
-            map.insert(
-                "project".into(),
-                json!({"domain": {"id": domain_id, "name": domain_name}, "id": id, "name": name}),
-            );
-            map.insert("is_domain".into(), Value::Bool(false));
-        }
-        Scope::Domain { id, name } => {
-            map.insert("domain".into(), json!({"id": id, "name": name}));
-        }
-        Scope::System => {
-            map.insert("system".into(), json!({"all": true}));
-        }
-    }
-    if !matches!(c.scope, Scope::Unscoped) {
-        map.insert(
-            "roles".into(),
-            Value::Array(
-                v.roles
-                    .iter()
-                    .map(|r| json!({"id": r.id, "name": r.name}))
-                    .collect(),
-            ),
-        );
-    }
-    if let Some(cat) = catalog {
-        map.insert(
-            "catalog".into(),
-            serde_json::to_value(cat).unwrap_or(Value::Array(vec![])),
-        );
-    }
-    if let Some(ac) = &v.application_credential {
-        map.insert(
-            "application_credential".into(),
-            json!({"id": ac.id, "name": ac.name, "restricted": ac.restricted}),
-        );
-    }
-    json!({ "token": t })
 }

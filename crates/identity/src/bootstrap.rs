@@ -9,12 +9,12 @@ use rand::distributions::Alphanumeric;
 use serde_json::Map;
 
 use ferrostack_core::ids::new_hex_id;
-use ferrostack_core::time::unix_now;
 
 use crate::credential::Ec2Credential;
 use crate::error::Result;
-use crate::model::{Actor, DEFAULT_DOMAIN_ID, Target};
+use crate::model::{Actor, DEFAULT_DOMAIN_ID, Domain, Target};
 use crate::password;
+use crate::records;
 use crate::service::Identity;
 
 /// A service to advertise in the catalog.
@@ -56,14 +56,15 @@ impl Identity {
     pub async fn bootstrap(&self, spec: &BootstrapSpec) -> Result<BootstrapOutcome> {
         let none = Map::new();
         if self.find_domain(DEFAULT_DOMAIN_ID).await?.is_none() {
-            self.insert_domain(
-                DEFAULT_DOMAIN_ID,
-                "Default",
-                "The default domain",
-                true,
-                &[],
-                &none,
-            )
+            self.insert_domain(&Domain {
+                id: DEFAULT_DOMAIN_ID.into(),
+                name: "Default".into(),
+                description: "The default domain".into(),
+                enabled: true,
+                tags: vec![],
+                options: Map::new(),
+                extra: Map::new(),
+            })
             .await?;
         }
         let admin_project = self
@@ -86,71 +87,55 @@ impl Identity {
         }
         for (prior, implied) in [("admin", "member"), ("member", "reader")] {
             let mut tx = self.db.begin_write().await?;
-            sqlx::query(
-                "INSERT INTO implied_roles (prior_role_id, implied_role_id) VALUES ($1, $2) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&role_ids[prior])
-            .bind(&role_ids[implied])
-            .execute(&mut *tx)
-            .await?;
+            records::roles::insert_implication(&mut tx, &role_ids[prior], &role_ids[implied])
+                .await?;
             self.commit(tx, vec![]).await?;
         }
 
         let cost = self.settings.hash_cost();
-        let (admin, admin_password) = match self
-            .find_user_by_name("admin", DEFAULT_DOMAIN_ID)
-            .await?
-        {
-            Some(u) => {
-                let mut set = None;
-                if let Some(pw) = &spec.admin_password {
-                    let stored = u.password_hash.clone().unwrap_or_default();
-                    let check = pw.clone();
-                    let same =
-                        tokio::task::spawn_blocking(move || password::verify(&check, &stored))
-                            .await
-                            .map_err(crate::error::Error::internal)?;
-                    if !same {
-                        let hash = self.hash_password(Some(pw.clone())).await?;
-                        let mut tx = self.db.begin_write().await?;
-                        sqlx::query(
-                            "UPDATE users SET password_hash = $1, enabled = $2 WHERE id = $3",
-                        )
-                        .bind(hash)
-                        .bind(true)
-                        .bind(&u.id)
-                        .execute(&mut *tx)
-                        .await?;
-                        self.commit(tx, vec![]).await?;
+        let (admin, admin_password) =
+            match self.find_user_by_name("admin", DEFAULT_DOMAIN_ID).await? {
+                Some(u) => {
+                    let mut set = None;
+                    if let Some(pw) = &spec.admin_password {
+                        let stored = u.password_hash.clone().unwrap_or_default();
+                        let check = pw.clone();
+                        let same =
+                            tokio::task::spawn_blocking(move || password::verify(&check, &stored))
+                                .await
+                                .map_err(crate::error::Error::internal)?;
+                        if !same {
+                            let hash = self.hash_password(Some(pw.clone())).await?;
+                            let mut tx = self.db.begin_write().await?;
+                            records::users::set_password_and_enable(&mut tx, &u.id, hash).await?;
+                            self.commit(tx, vec![]).await?;
+                        }
+                        set = Some(pw.clone());
                     }
-                    set = Some(pw.clone());
+                    (u, set)
                 }
-                (u, set)
-            }
-            None => {
-                let pw = spec.admin_password.clone().unwrap_or_else(random_password);
-                let check = pw.clone();
-                let hash = tokio::task::spawn_blocking(move || password::hash(&check, cost))
-                    .await
-                    .map_err(crate::error::Error::internal)??;
-                let id = new_hex_id();
-                let mut tx = self.db.begin_write().await?;
-                sqlx::query(
-                    "INSERT INTO users (id, name, domain_id, enabled, password_hash, extra, created_at) \
-                     VALUES ($1, 'admin', $2, $3, $4, '{}', $5)",
-                )
-                .bind(&id)
-                .bind(DEFAULT_DOMAIN_ID)
-                .bind(true)
-                .bind(hash)
-                .bind(unix_now())
-                .execute(&mut *tx)
-                .await?;
-                self.commit(tx, vec![]).await?;
-                (self.user(&id).await?, Some(pw))
-            }
-        };
+                None => {
+                    let pw = spec.admin_password.clone().unwrap_or_else(random_password);
+                    let check = pw.clone();
+                    let hash = tokio::task::spawn_blocking(move || password::hash(&check, cost))
+                        .await
+                        .map_err(crate::error::Error::internal)??;
+                    let id = new_hex_id();
+                    let row = records::users::NewUser {
+                        id: &id,
+                        name: "admin",
+                        domain_id: DEFAULT_DOMAIN_ID,
+                        enabled: true,
+                        password_hash: Some(hash),
+                        default_project_id: None,
+                        extra: &none,
+                    };
+                    let mut tx = self.db.begin_write().await?;
+                    records::users::insert(&mut tx, row).await?;
+                    self.commit(tx, vec![]).await?;
+                    (self.user(&id).await?, Some(pw))
+                }
+            };
         let admin_actor = Actor::User(admin.id.clone());
         self.insert_assignment(
             &admin_actor,
@@ -163,10 +148,7 @@ impl Identity {
 
         if self.region(&spec.region).await.is_err() {
             let mut tx = self.db.begin_write().await?;
-            sqlx::query("INSERT INTO regions (id, description, extra) VALUES ($1, '', '{}') ON CONFLICT DO NOTHING")
-                .bind(&spec.region)
-                .execute(&mut *tx)
-                .await?;
+            records::catalog::insert_region_if_missing(&mut tx, &spec.region).await?;
             self.commit(tx, vec![]).await?;
         }
         for s in &spec.services {
@@ -198,19 +180,18 @@ impl Identity {
             return Ok(p.id);
         }
         let id = new_hex_id();
+        let row = records::projects::NewProject {
+            id: &id,
+            name,
+            domain_id: DEFAULT_DOMAIN_ID,
+            parent_id: None,
+            description,
+            enabled: true,
+            tags: &[],
+            extra: &Map::new(),
+        };
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO projects (id, name, domain_id, description, enabled, tags, extra, created_at) \
-             VALUES ($1, $2, $3, $4, $5, '[]', '{}', $6)",
-        )
-        .bind(&id)
-        .bind(name)
-        .bind(DEFAULT_DOMAIN_ID)
-        .bind(description)
-        .bind(true)
-        .bind(unix_now())
-        .execute(&mut *tx)
-        .await?;
+        records::projects::insert(&mut tx, &row).await?;
         self.commit(tx, vec![]).await?;
         Ok(id)
     }
@@ -236,11 +217,7 @@ impl Identity {
                 Some(e) if e.url == s.url => {}
                 Some(e) => {
                     let mut tx = self.db.begin_write().await?;
-                    sqlx::query("UPDATE endpoints SET url = $1 WHERE id = $2")
-                        .bind(&s.url)
-                        .bind(&e.id)
-                        .execute(&mut *tx)
-                        .await?;
+                    records::catalog::set_endpoint_url(&mut tx, &e.id, &s.url).await?;
                     self.commit(tx, vec![]).await?;
                 }
                 None => {

@@ -12,7 +12,8 @@ use crate::fields::Fields;
 use crate::list::{ListParams, Page, apply};
 use crate::model::{Endpoint, Region, Service};
 use crate::policy;
-use crate::service::{Identity, dup, merge_extra, to_json};
+use crate::records::{self, dup};
+use crate::service::{Identity, merge_extra};
 
 const INTERFACES: &[&str] = &["public", "internal", "admin"];
 
@@ -86,12 +87,8 @@ impl Identity {
     // ----- regions ---------------------------------------------------------------------
 
     pub(crate) async fn region(&self, id: &str) -> Result<Region> {
-        let row = sqlx::query("SELECT * FROM regions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        row.map(|r| Region::from_row(&r))
-            .transpose()?
+        records::catalog::region(&self.db, id)
+            .await?
             .ok_or_else(|| Error::not_found("region", id))
     }
 
@@ -123,13 +120,14 @@ impl Identity {
                 .await
                 .map_err(|_| Error::Validation(format!("Could not find parent region: {p}.")))?;
         }
+        let region = Region {
+            id: id.clone(),
+            description,
+            parent_region_id: parent,
+            extra,
+        };
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("INSERT INTO regions (id, description, parent_region_id, extra) VALUES ($1, $2, $3, $4)")
-            .bind(&id)
-            .bind(description)
-            .bind(parent)
-            .bind(to_json(&extra)?)
-            .execute(&mut *tx)
+        records::catalog::insert_region(&mut tx, &region)
             .await
             .map_err(dup("region", format!("Duplicate ID, {id}")))?;
         self.commit(tx, vec![]).await?;
@@ -142,13 +140,7 @@ impl Identity {
         params: &ListParams,
     ) -> Result<Page<Region>> {
         policy::authenticated(ctx)?;
-        let rows = sqlx::query("SELECT * FROM regions ORDER BY id")
-            .fetch_all(self.db.pool())
-            .await?;
-        let all = rows
-            .iter()
-            .map(Region::from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let all = records::catalog::regions(&self.db).await?;
         apply(all, |r| &r.id, params, &["parent_region_id", "id"], 0)
     }
 
@@ -185,15 +177,7 @@ impl Identity {
         }
         merge_extra(&mut r.extra, f.into_extra());
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "UPDATE regions SET description = $1, parent_region_id = $2, extra = $3 WHERE id = $4",
-        )
-        .bind(&r.description)
-        .bind(r.parent_region_id.clone())
-        .bind(to_json(&r.extra)?)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        records::catalog::update_region(&mut tx, &r).await?;
         self.commit(tx, vec![]).await?;
         Ok(r)
     }
@@ -201,35 +185,21 @@ impl Identity {
     pub async fn delete_region(&self, ctx: &RequestContext, id: &str) -> Result<()> {
         policy::admin(ctx, "identity:delete_region")?;
         self.region(id).await?;
-        let used: i64 = sqlx::query_scalar(
-            "SELECT (SELECT COUNT(*) FROM endpoints WHERE region_id = $1) + \
-             (SELECT COUNT(*) FROM regions WHERE parent_region_id = $1)",
-        )
-        .bind(id)
-        .fetch_one(self.db.pool())
-        .await?;
-        if used > 0 {
+        if records::catalog::region_in_use(&self.db, id).await? {
             return Err(Error::ForbiddenAction(format!(
                 "Unable to delete region {id} because it or its child regions have associated endpoints."
             )));
         }
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("DELETE FROM regions WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        records::catalog::delete_region(&mut tx, id).await?;
         self.commit(tx, vec![]).await
     }
 
     // ----- services --------------------------------------------------------------------
 
     pub(crate) async fn service(&self, id: &str) -> Result<Service> {
-        let row = sqlx::query("SELECT * FROM services WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        row.map(|r| Service::from_row(&r))
-            .transpose()?
+        records::catalog::service(&self.db, id)
+            .await?
             .ok_or_else(|| Error::not_found("service", id))
     }
 
@@ -257,18 +227,16 @@ impl Identity {
         enabled: bool,
         extra: &serde_json::Map<String, Value>,
     ) -> Result<()> {
+        let service = Service {
+            id: id.to_string(),
+            kind: kind.to_string(),
+            name: name.to_string(),
+            description: description.to_string(),
+            enabled,
+            extra: extra.clone(),
+        };
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO services (id, type, name, description, enabled, extra) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id)
-        .bind(kind)
-        .bind(name)
-        .bind(description)
-        .bind(enabled)
-        .bind(to_json(extra)?)
-        .execute(&mut *tx)
-        .await?;
+        records::catalog::insert_service(&mut tx, &service).await?;
         self.commit(tx, vec![]).await
     }
 
@@ -317,15 +285,7 @@ impl Identity {
         }
         merge_extra(&mut s.extra, f.into_extra());
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("UPDATE services SET type = $1, name = $2, description = $3, enabled = $4, extra = $5 WHERE id = $6")
-            .bind(&s.kind)
-            .bind(&s.name)
-            .bind(&s.description)
-            .bind(s.enabled)
-            .bind(to_json(&s.extra)?)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        records::catalog::update_service(&mut tx, &s).await?;
         self.commit(tx, vec![]).await?;
         Ok(s)
     }
@@ -335,26 +295,15 @@ impl Identity {
         policy::admin(ctx, "identity:delete_service")?;
         self.service(id).await?;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("DELETE FROM endpoints WHERE service_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM services WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        records::catalog::delete_service(&mut tx, id).await?;
         self.commit(tx, vec![]).await
     }
 
     // ----- endpoints -------------------------------------------------------------------
 
     pub(crate) async fn endpoint(&self, id: &str) -> Result<Endpoint> {
-        let row = sqlx::query("SELECT * FROM endpoints WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        row.map(|r| Endpoint::from_row(&r))
-            .transpose()?
+        records::catalog::endpoint(&self.db, id)
+            .await?
             .ok_or_else(|| Error::not_found("endpoint", id))
     }
 
@@ -424,15 +373,7 @@ impl Identity {
     /// Keystone creates when it does not exist yet (backward compatibility with v2 clients).
     async fn ensure_legacy_region(&self, id: &str) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
-        let created = sqlx::query(
-            "INSERT INTO regions (id, description, parent_region_id, extra) \
-             VALUES ($1, '', NULL, '{}') ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if created > 0 {
+        if records::catalog::insert_region_if_missing(&mut tx, id).await? {
             self.commit(tx, vec![]).await
         } else {
             Ok(())
@@ -450,20 +391,18 @@ impl Identity {
         enabled: bool,
         extra: &serde_json::Map<String, Value>,
     ) -> Result<()> {
+        let endpoint = Endpoint {
+            id: id.to_string(),
+            service_id: service_id.to_string(),
+            interface: interface.to_string(),
+            region: region_id.map(str::to_string),
+            region_id: region_id.map(str::to_string),
+            url: url.to_string(),
+            enabled,
+            extra: extra.clone(),
+        };
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO endpoints (id, service_id, interface, region_id, url, enabled, extra) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id)
-        .bind(service_id)
-        .bind(interface)
-        .bind(region_id.map(str::to_string))
-        .bind(url)
-        .bind(enabled)
-        .bind(to_json(extra)?)
-        .execute(&mut *tx)
-        .await?;
+        records::catalog::insert_endpoint(&mut tx, &endpoint).await?;
         self.commit(tx, vec![]).await
     }
 
@@ -531,19 +470,7 @@ impl Identity {
         }
         merge_extra(&mut e.extra, f.into_extra());
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "UPDATE endpoints SET service_id = $1, interface = $2, region_id = $3, url = $4, \
-             enabled = $5, extra = $6 WHERE id = $7",
-        )
-        .bind(&e.service_id)
-        .bind(&e.interface)
-        .bind(e.region_id.clone())
-        .bind(&e.url)
-        .bind(e.enabled)
-        .bind(to_json(&e.extra)?)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        records::catalog::update_endpoint(&mut tx, &e).await?;
         self.commit(tx, vec![]).await?;
         Ok(e)
     }
@@ -552,10 +479,7 @@ impl Identity {
         policy::admin(ctx, "identity:delete_endpoint")?;
         self.endpoint(id).await?;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("DELETE FROM endpoints WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        records::catalog::delete_endpoint(&mut tx, id).await?;
         self.commit(tx, vec![]).await
     }
 }

@@ -8,8 +8,6 @@ use rand::RngCore;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use ferrostack_core::RequestContext;
 use ferrostack_core::ids::new_hex_id;
@@ -22,7 +20,9 @@ use crate::fields::Fields;
 use crate::list::{ListParams, Page, apply};
 use crate::model::{Credential, Target};
 use crate::policy;
-use crate::service::{Identity, dup};
+use crate::records::credentials::SealedCredential;
+use crate::records::{self, dup};
+use crate::service::Identity;
 use crate::token::{Method, Payload, ScopeRef, new_audit_id};
 
 /// An EC2 credential as `OS-EC2` shows it.
@@ -58,42 +58,32 @@ impl Identity {
         String::from_utf8(bytes).map_err(Error::internal)
     }
 
-    fn credential_from_row(&self, r: &AnyRow) -> Result<Credential> {
+    fn unseal(&self, c: SealedCredential) -> Result<Credential> {
         Ok(Credential {
-            id: r.try_get("id")?,
-            user_id: r.try_get("user_id")?,
-            project_id: r.try_get("project_id")?,
-            kind: r.try_get("type")?,
-            blob: self.open_blob(&r.try_get::<String, _>("encrypted_blob")?)?,
-            extra: serde_json::from_str(&r.try_get::<String, _>("extra")?).unwrap_or_default(),
+            blob: self.open_blob(&c.sealed_blob)?,
+            id: c.id,
+            user_id: c.user_id,
+            project_id: c.project_id,
+            kind: c.kind,
+            extra: c.extra,
         })
     }
 
     async fn credential(&self, id: &str) -> Result<Credential> {
-        let row = sqlx::query("SELECT * FROM credentials WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
+        let c = records::credentials::get(&self.db, id)
             .await?
             .ok_or_else(|| Error::not_found("credential", id))?;
-        self.credential_from_row(&row)
+        self.unseal(c)
     }
 
     async fn insert_credential(&self, c: &Credential) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO credentials (id, user_id, project_id, type, encrypted_blob, extra, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&c.id)
-        .bind(&c.user_id)
-        .bind(c.project_id.clone())
-        .bind(&c.kind)
-        .bind(self.seal_blob(&c.blob))
-        .bind(serde_json::to_string(&c.extra)?)
-        .bind(unix_now())
-        .execute(&mut *tx)
-        .await
-        .map_err(dup("credential", format!("Duplicate entry found with ID {}", c.id)))?;
+        records::credentials::insert(&mut tx, c, &self.seal_blob(&c.blob))
+            .await
+            .map_err(dup(
+                "credential",
+                format!("Duplicate entry found with ID {}", c.id),
+            ))?;
         self.commit(tx, vec![]).await
     }
 
@@ -154,12 +144,10 @@ impl Identity {
         ctx: &RequestContext,
         params: &ListParams,
     ) -> Result<Page<Credential>> {
-        let rows = sqlx::query("SELECT * FROM credentials ORDER BY id")
-            .fetch_all(self.db.pool())
-            .await?;
-        let mut all = rows
-            .iter()
-            .map(|r| self.credential_from_row(r))
+        let mut all = records::credentials::list(&self.db)
+            .await?
+            .into_iter()
+            .map(|c| self.unseal(c))
             .collect::<Result<Vec<_>>>()?;
         if !(ctx.is_admin() || ctx.is_system_reader()) {
             all.retain(|c| c.user_id == ctx.user_id);
@@ -228,18 +216,7 @@ impl Identity {
             }
         }
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "UPDATE credentials SET user_id = $1, project_id = $2, type = $3, encrypted_blob = $4, \
-             extra = $5 WHERE id = $6",
-        )
-        .bind(&c.user_id)
-        .bind(c.project_id.clone())
-        .bind(&c.kind)
-        .bind(self.seal_blob(&c.blob))
-        .bind(serde_json::to_string(&c.extra)?)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        records::credentials::update(&mut tx, &c, &self.seal_blob(&c.blob)).await?;
         self.commit(tx, vec![]).await?;
         Ok(c)
     }
@@ -248,10 +225,7 @@ impl Identity {
         let c = self.credential(id).await?;
         policy::admin_or_owner(ctx, "identity:delete_credential", &c.user_id)?;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("DELETE FROM credentials WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        records::credentials::delete(&mut tx, id).await?;
         self.commit(tx, vec![]).await
     }
 
@@ -337,14 +311,10 @@ impl Identity {
     ) -> Result<Vec<Ec2Credential>> {
         policy::system_reader_or_owner(ctx, "identity:ec2_list_credentials", user_id)?;
         self.user(user_id).await?;
-        let rows = sqlx::query(
-            "SELECT * FROM credentials WHERE user_id = $1 AND type = 'ec2' ORDER BY id",
-        )
-        .bind(user_id)
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter()
-            .map(|r| self.credential_from_row(r).and_then(|c| Self::to_ec2(&c)))
+        records::credentials::ec2_of_user(&self.db, user_id)
+            .await?
+            .into_iter()
+            .map(|c| self.unseal(c).and_then(|c| Self::to_ec2(&c)))
             .collect()
     }
 
@@ -378,10 +348,7 @@ impl Identity {
         policy::admin_or_owner(ctx, "identity:ec2_delete_credential", user_id)?;
         self.ec2_by_access(user_id, access).await?;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("DELETE FROM credentials WHERE id = $1")
-            .bind(ec2_credential_id(access))
-            .execute(&mut *tx)
-            .await?;
+        records::credentials::delete(&mut tx, &ec2_credential_id(access)).await?;
         self.commit(tx, vec![]).await
     }
 

@@ -17,6 +17,7 @@ pub mod list;
 pub mod model;
 mod password;
 pub mod policy;
+mod records;
 mod resources;
 pub mod revoke;
 pub mod service;

@@ -4,23 +4,11 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
-use ferrostack_core::db::get_bool;
 
 use crate::fields::Extra;
 
 /// The id of the domain every bootstrap creates.
 pub const DEFAULT_DOMAIN_ID: &str = "default";
-
-fn parse_json_map(s: &str) -> Extra {
-    serde_json::from_str(s).unwrap_or_default()
-}
-
-fn parse_json_list(s: &str) -> Vec<String> {
-    serde_json::from_str(s).unwrap_or_default()
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Domain {
@@ -32,20 +20,6 @@ pub struct Domain {
     pub options: Map<String, Value>,
     #[serde(flatten)]
     pub extra: Extra,
-}
-
-impl Domain {
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Domain {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            description: r.try_get("description")?,
-            enabled: get_bool(r, "enabled")?,
-            tags: parse_json_list(&r.try_get::<String, _>("tags")?),
-            options: Map::new(),
-            extra: parse_json_map(&r.try_get::<String, _>("extra")?),
-        })
-    }
 }
 
 /// `null` for an empty string: a project acting as a domain has no domain and no parent.
@@ -81,24 +55,6 @@ pub struct Project {
 }
 
 impl Project {
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        let domain_id: String = r.try_get("domain_id")?;
-        let parent: Option<String> = r.try_get("parent_id")?;
-        Ok(Project {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            parent_id: parent.clone().unwrap_or_else(|| domain_id.clone()),
-            domain_id,
-            description: r.try_get("description")?,
-            enabled: get_bool(r, "enabled")?,
-            is_domain: false,
-            tags: parse_json_list(&r.try_get::<String, _>("tags")?),
-            options: Map::new(),
-            extra: parse_json_map(&r.try_get::<String, _>("extra")?),
-            parent_project_id: parent,
-        })
-    }
-
     /// A domain as Keystone shows it through `/v3/projects`: Keystone stores every
     /// domain as a project with `is_domain` true, no domain and no parent.
     pub fn acting_as_domain(d: Domain) -> Project {
@@ -138,24 +94,6 @@ pub struct User {
     pub(crate) failed_auth_at: Option<i64>,
 }
 
-impl User {
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(User {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            domain_id: r.try_get("domain_id")?,
-            enabled: get_bool(r, "enabled")?,
-            default_project_id: r.try_get("default_project_id")?,
-            password_expires_at: None,
-            options: Map::new(),
-            extra: parse_json_map(&r.try_get::<String, _>("extra")?),
-            password_hash: r.try_get("password_hash")?,
-            failed_auth_count: r.try_get("failed_auth_count")?,
-            failed_auth_at: r.try_get("failed_auth_at")?,
-        })
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Group {
     pub id: String,
@@ -164,18 +102,6 @@ pub struct Group {
     pub description: String,
     #[serde(flatten)]
     pub extra: Extra,
-}
-
-impl Group {
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Group {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            domain_id: r.try_get("domain_id")?,
-            description: r.try_get("description")?,
-            extra: parse_json_map(&r.try_get::<String, _>("extra")?),
-        })
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -190,23 +116,6 @@ pub struct Role {
 }
 
 impl Role {
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        let domain_id: String = r.try_get("domain_id")?;
-        let description: String = r.try_get("description")?;
-        let mut options = Map::new();
-        if get_bool(r, "immutable")? {
-            options.insert("immutable".into(), Value::Bool(true));
-        }
-        Ok(Role {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            domain_id: (!domain_id.is_empty()).then_some(domain_id),
-            description: (!description.is_empty()).then_some(description),
-            options,
-            extra: parse_json_map(&r.try_get::<String, _>("extra")?),
-        })
-    }
-
     pub fn immutable(&self) -> bool {
         self.options.get("immutable") == Some(&Value::Bool(true))
     }
@@ -323,17 +232,6 @@ pub struct Region {
     pub extra: Extra,
 }
 
-impl Region {
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Region {
-            id: r.try_get("id")?,
-            description: r.try_get("description")?,
-            parent_region_id: r.try_get("parent_region_id")?,
-            extra: parse_json_map(&r.try_get::<String, _>("extra")?),
-        })
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Service {
     pub id: String,
@@ -344,19 +242,6 @@ pub struct Service {
     pub enabled: bool,
     #[serde(flatten)]
     pub extra: Extra,
-}
-
-impl Service {
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Service {
-            id: r.try_get("id")?,
-            kind: r.try_get("type")?,
-            name: r.try_get("name")?,
-            description: r.try_get("description")?,
-            enabled: get_bool(r, "enabled")?,
-            extra: parse_json_map(&r.try_get::<String, _>("extra")?),
-        })
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -371,20 +256,4 @@ pub struct Endpoint {
     pub enabled: bool,
     #[serde(flatten)]
     pub extra: Extra,
-}
-
-impl Endpoint {
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        let region_id: Option<String> = r.try_get("region_id")?;
-        Ok(Endpoint {
-            id: r.try_get("id")?,
-            service_id: r.try_get("service_id")?,
-            interface: r.try_get("interface")?,
-            region: region_id.clone(),
-            region_id,
-            url: r.try_get("url")?,
-            enabled: get_bool(r, "enabled")?,
-            extra: parse_json_map(&r.try_get::<String, _>("extra")?),
-        })
-    }
 }

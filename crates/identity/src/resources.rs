@@ -5,17 +5,17 @@
 use ferrostack_core::RequestContext;
 use ferrostack_core::context::Scope;
 use ferrostack_core::ids::new_hex_id;
-use ferrostack_core::time::unix_now;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::fields::{Extra, Fields};
+use crate::fields::Fields;
 use crate::list::{ListParams, Page, apply};
 use crate::model::{Domain, Group, Project, User};
 use crate::password;
 use crate::policy;
+use crate::records::{self, dup};
 use crate::revoke::RevocationEvent;
-use crate::service::{Identity, dup, merge_extra, to_json};
+use crate::service::{Identity, merge_extra};
 
 const NAME_MAX: usize = 64;
 const USER_NAME_MAX: usize = 255;
@@ -36,11 +36,7 @@ impl Identity {
     // ----- lookups (no policy) ------------------------------------------------------
 
     pub(crate) async fn find_domain(&self, id: &str) -> Result<Option<Domain>> {
-        let row = sqlx::query("SELECT * FROM domains WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        Ok(row.map(|r| Domain::from_row(&r)).transpose()?)
+        Ok(records::domains::get(&self.db, id).await?)
     }
 
     pub(crate) async fn domain(&self, id: &str) -> Result<Domain> {
@@ -50,43 +46,26 @@ impl Identity {
     }
 
     pub(crate) async fn domain_by_name(&self, name: &str) -> Result<Domain> {
-        let row = sqlx::query("SELECT * FROM domains WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.db.pool())
-            .await?;
-        row.map(|r| Domain::from_row(&r))
-            .transpose()?
+        records::domains::by_name(&self.db, name)
+            .await?
             .ok_or_else(|| Error::not_found("domain", name))
     }
 
     pub(crate) async fn project(&self, id: &str) -> Result<Project> {
-        let row = sqlx::query("SELECT * FROM projects WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        row.map(|r| Project::from_row(&r))
-            .transpose()?
+        records::projects::get(&self.db, id)
+            .await?
             .ok_or_else(|| Error::not_found("project", id))
     }
 
     pub(crate) async fn project_by_name(&self, name: &str, domain_id: &str) -> Result<Project> {
-        let row = sqlx::query("SELECT * FROM projects WHERE name = $1 AND domain_id = $2")
-            .bind(name)
-            .bind(domain_id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        row.map(|r| Project::from_row(&r))
-            .transpose()?
+        records::projects::by_name(&self.db, name, domain_id)
+            .await?
             .ok_or_else(|| Error::not_found("project", name))
     }
 
     pub(crate) async fn user(&self, id: &str) -> Result<User> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        row.map(|r| User::from_row(&r))
-            .transpose()?
+        records::users::get(&self.db, id)
+            .await?
             .ok_or_else(|| Error::not_found("user", id))
     }
 
@@ -95,21 +74,12 @@ impl Identity {
         name: &str,
         domain_id: &str,
     ) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE name = $1 AND domain_id = $2")
-            .bind(name)
-            .bind(domain_id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        Ok(row.map(|r| User::from_row(&r)).transpose()?)
+        Ok(records::users::by_name(&self.db, name, domain_id).await?)
     }
 
     pub(crate) async fn group(&self, id: &str) -> Result<Group> {
-        let row = sqlx::query("SELECT * FROM identity_groups WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        row.map(|r| Group::from_row(&r))
-            .transpose()?
+        records::groups::get(&self.db, id)
+            .await?
             .ok_or_else(|| Error::not_found("group", id))
     }
 
@@ -140,61 +110,30 @@ impl Identity {
         let enabled = f.bool("enabled")?.unwrap_or(true);
         let tags = f.tags()?.unwrap_or_default();
         f.take("options");
-        let extra = f.into_extra();
-        self.insert_domain(&id, &name, &description, enabled, &tags, &extra)
-            .await?;
-        self.domain(&id).await
-    }
-
-    pub(crate) async fn insert_domain(
-        &self,
-        id: &str,
-        name: &str,
-        description: &str,
-        enabled: bool,
-        tags: &[String],
-        extra: &Extra,
-    ) -> Result<()> {
-        let duplicate = format!("Duplicate entry found with name {name}");
-        self.insert_domain_row(
+        let d = Domain {
             id,
             name,
             description,
             enabled,
             tags,
-            extra,
-            ("domain", duplicate),
-        )
-        .await
+            options: Default::default(),
+            extra: f.into_extra(),
+        };
+        self.insert_domain(&d).await?;
+        self.domain(&d.id).await
+    }
+
+    pub(crate) async fn insert_domain(&self, d: &Domain) -> Result<()> {
+        let duplicate = format!("Duplicate entry found with name {}", d.name);
+        self.insert_domain_row(d, ("domain", duplicate)).await
     }
 
     /// Inserts a domain; a taken name is refused with `conflict` (kind, detail).
-    #[allow(clippy::too_many_arguments)]
-    async fn insert_domain_row(
-        &self,
-        id: &str,
-        name: &str,
-        description: &str,
-        enabled: bool,
-        tags: &[String],
-        extra: &Extra,
-        conflict: (&str, String),
-    ) -> Result<()> {
+    async fn insert_domain_row(&self, d: &Domain, conflict: (&str, String)) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO domains (id, name, description, enabled, tags, extra, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id)
-        .bind(name)
-        .bind(description)
-        .bind(enabled)
-        .bind(to_json(&tags)?)
-        .bind(to_json(extra)?)
-        .bind(unix_now())
-        .execute(&mut *tx)
-        .await
-        .map_err(dup(conflict.0, conflict.1))?;
+        records::domains::insert(&mut tx, d)
+            .await
+            .map_err(dup(conflict.0, conflict.1))?;
         self.commit(tx, vec![]).await
     }
 
@@ -204,13 +143,7 @@ impl Identity {
         params: &ListParams,
     ) -> Result<Page<Domain>> {
         policy::reader_of_domain(ctx, "identity:list_domains", None)?;
-        let rows = sqlx::query("SELECT * FROM domains ORDER BY name, id")
-            .fetch_all(self.db.pool())
-            .await?;
-        let all = rows
-            .iter()
-            .map(Domain::from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let all = records::domains::list(&self.db).await?;
         apply(
             all,
             |d| &d.id,
@@ -259,19 +192,7 @@ impl Identity {
         f.take("options");
         merge_extra(&mut d.extra, f.into_extra());
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "UPDATE domains SET name = $1, description = $2, enabled = $3, tags = $4, extra = $5 \
-             WHERE id = $6",
-        )
-        .bind(&d.name)
-        .bind(&d.description)
-        .bind(d.enabled)
-        .bind(to_json(&d.tags)?)
-        .bind(to_json(&d.extra)?)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(dup(
+        records::domains::update(&mut tx, &d).await.map_err(dup(
             "domain",
             format!("Duplicate entry found with name {}", d.name),
         ))?;
@@ -295,24 +216,7 @@ impl Identity {
             ));
         }
         let mut tx = self.db.begin_write().await?;
-        let stmts = [
-            "DELETE FROM assignments WHERE target_type = 'project' AND target_id IN \
-             (SELECT id FROM projects WHERE domain_id = $1)",
-            "DELETE FROM assignments WHERE target_type = 'domain' AND target_id = $1",
-            "DELETE FROM assignments WHERE actor_type = 'user' AND actor_id IN \
-             (SELECT id FROM users WHERE domain_id = $1)",
-            "DELETE FROM assignments WHERE actor_type = 'group' AND actor_id IN \
-             (SELECT id FROM identity_groups WHERE domain_id = $1)",
-            "DELETE FROM users WHERE domain_id = $1",
-            "DELETE FROM identity_groups WHERE domain_id = $1",
-            "UPDATE projects SET parent_id = NULL WHERE domain_id = $1",
-            "DELETE FROM projects WHERE domain_id = $1",
-            "DELETE FROM roles WHERE domain_id = $1",
-            "DELETE FROM domains WHERE id = $1",
-        ];
-        for sql in stmts {
-            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
-        }
+        records::domains::delete_with_contents(&mut tx, id).await?;
         let e = event(|e| e.domain_id = Some(id.to_string()));
         self.record_revocation(&mut tx, &e).await?;
         self.commit(tx, vec![e]).await
@@ -342,21 +246,20 @@ impl Identity {
                     "only root projects are allowed to act as domains.".into(),
                 ));
             }
-            let id = new_hex_id();
             let conflict = format!(
                 "it is not permitted to have two projects acting as domains with the same name: {name}"
             );
-            self.insert_domain_row(
-                &id,
-                &name,
-                &description,
+            let d = Domain {
+                id: new_hex_id(),
+                name,
+                description,
                 enabled,
-                &tags,
-                &extra,
-                ("project", conflict),
-            )
-            .await?;
-            return Ok(Project::acting_as_domain(self.domain(&id).await?));
+                tags,
+                options: Default::default(),
+                extra,
+            };
+            self.insert_domain_row(&d, ("project", conflict)).await?;
+            return Ok(Project::acting_as_domain(self.domain(&d.id).await?));
         }
 
         // A parent that is a domain means "top level in that domain".
@@ -396,22 +299,17 @@ impl Identity {
             .ok_or_else(|| Error::Validation(format!("Could not find domain: {domain_id}.")))?;
         let id = new_hex_id();
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO projects (id, name, domain_id, parent_id, description, enabled, tags, \
-             extra, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&id)
-        .bind(&name)
-        .bind(&domain_id)
-        .bind(parent_id)
-        .bind(description)
-        .bind(enabled)
-        .bind(to_json(&tags)?)
-        .bind(to_json(&extra)?)
-        .bind(unix_now())
-        .execute(&mut *tx)
-        .await
-        .map_err(dup(
+        let row = records::projects::NewProject {
+            id: &id,
+            name: &name,
+            domain_id: &domain_id,
+            parent_id: parent_id.as_deref(),
+            description: &description,
+            enabled,
+            tags: &tags,
+            extra: &extra,
+        };
+        records::projects::insert(&mut tx, &row).await.map_err(dup(
             "project",
             format!("Duplicate entry found with name {name} at domain ID {domain_id}"),
         ))?;
@@ -425,24 +323,15 @@ impl Identity {
         params: &ListParams,
     ) -> Result<Page<Project>> {
         let only = policy::list_domain_restriction(ctx, "identity:list_projects")?;
-        let rows = sqlx::query("SELECT * FROM projects ORDER BY name, id")
-            .fetch_all(self.db.pool())
-            .await?;
-        let mut all = rows
-            .iter()
-            .map(Project::from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut all = records::projects::list(&self.db).await?;
         // Keystone lists only regular projects unless `is_domain` is asked for; its
         // domains are projects acting as domains.
         if params
             .get("is_domain")
             .is_some_and(crate::fields::query_bool)
         {
-            let rows = sqlx::query("SELECT * FROM domains")
-                .fetch_all(self.db.pool())
-                .await?;
-            for r in &rows {
-                all.push(Project::acting_as_domain(Domain::from_row(r)?));
+            for d in records::domains::all(&self.db).await? {
+                all.push(Project::acting_as_domain(d));
             }
             all.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
         }
@@ -555,13 +444,7 @@ impl Identity {
             )));
         }
         if !p.enabled && was_enabled {
-            let enabled_children: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM projects WHERE parent_id = $1 AND enabled = $2",
-            )
-            .bind(id)
-            .bind(true)
-            .fetch_one(self.db.pool())
-            .await?;
+            let enabled_children = records::projects::count_children(&self.db, id, true).await?;
             if enabled_children > 0 {
                 return Err(Error::ForbiddenAction(format!(
                     "Cannot disable project {id} since its subtree contains enabled projects."
@@ -569,19 +452,7 @@ impl Identity {
             }
         }
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "UPDATE projects SET name = $1, description = $2, enabled = $3, tags = $4, extra = $5 \
-             WHERE id = $6",
-        )
-        .bind(&p.name)
-        .bind(&p.description)
-        .bind(p.enabled)
-        .bind(to_json(&p.tags)?)
-        .bind(to_json(&p.extra)?)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(dup(
+        records::projects::update(&mut tx, &p).await.map_err(dup(
             "project",
             format!(
                 "Duplicate entry found with name {} at domain ID {}",
@@ -639,11 +510,7 @@ impl Identity {
                 other?;
             }
         }
-        let children: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE parent_id = $1")
-                .bind(id)
-                .fetch_one(self.db.pool())
-                .await?;
+        let children = records::projects::count_children(&self.db, id, false).await?;
         if children > 0 {
             return Err(Error::ForbiddenAction(format!(
                 "Cannot delete the project {id} since it is not a leaf in the hierarchy. Use the \
@@ -651,22 +518,7 @@ impl Identity {
             )));
         }
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("DELETE FROM assignments WHERE target_type = 'project' AND target_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM application_credentials WHERE project_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM credentials WHERE project_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM projects WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        records::projects::delete(&mut tx, id).await?;
         let e = event(|e| e.project_id = Some(id.to_string()));
         self.record_revocation(&mut tx, &e).await?;
         self.commit(tx, vec![e]).await
@@ -674,19 +526,7 @@ impl Identity {
 
     /// Projects on which `user_id` has any role (directly or through a group).
     pub(crate) async fn projects_of_user(&self, user_id: &str) -> Result<Vec<Project>> {
-        let rows = sqlx::query(
-            "SELECT * FROM projects WHERE id IN (SELECT target_id FROM assignments \
-             WHERE target_type = 'project' AND ((actor_type = 'user' AND actor_id = $1) OR \
-             (actor_type = 'group' AND actor_id IN (SELECT group_id FROM group_members WHERE user_id = $1)))) \
-             ORDER BY name, id",
-        )
-        .bind(user_id)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(rows
-            .iter()
-            .map(Project::from_row)
-            .collect::<Result<Vec<_>, _>>()?)
+        Ok(records::projects::of_user(&self.db, user_id).await?)
     }
 
     /// `GET /v3/users/{id}/projects`.
@@ -738,21 +578,16 @@ impl Identity {
         let hash = self.hash_password(password).await?;
         let id = new_hex_id();
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO users (id, name, domain_id, enabled, password_hash, default_project_id, \
-             extra, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&id)
-        .bind(&name)
-        .bind(&domain_id)
-        .bind(enabled)
-        .bind(hash)
-        .bind(default_project_id)
-        .bind(to_json(&extra)?)
-        .bind(unix_now())
-        .execute(&mut *tx)
-        .await
-        .map_err(dup(
+        let row = records::users::NewUser {
+            id: &id,
+            name: &name,
+            domain_id: &domain_id,
+            enabled,
+            password_hash: hash,
+            default_project_id,
+            extra: &extra,
+        };
+        records::users::insert(&mut tx, row).await.map_err(dup(
             "user",
             format!("Duplicate entry found with name {name} at domain ID {domain_id}"),
         ))?;
@@ -793,13 +628,7 @@ impl Identity {
         params: &ListParams,
     ) -> Result<Page<User>> {
         let only = policy::list_domain_restriction(ctx, "identity:list_users")?;
-        let rows = sqlx::query("SELECT * FROM users ORDER BY name, id")
-            .fetch_all(self.db.pool())
-            .await?;
-        let mut all = rows
-            .iter()
-            .map(User::from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut all = records::users::list(&self.db).await?;
         if let Some(d) = only {
             all.retain(|u| u.domain_id == d);
         }
@@ -852,24 +681,16 @@ impl Identity {
             None => u.password_hash.clone(),
         };
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "UPDATE users SET name = $1, enabled = $2, default_project_id = $3, extra = $4, \
-             password_hash = $5, failed_auth_count = CASE WHEN $6 THEN 0 ELSE failed_auth_count END \
-             WHERE id = $7",
-        )
-        .bind(&u.name)
-        .bind(u.enabled)
-        .bind(u.default_project_id.clone())
-        .bind(to_json(&u.extra)?)
-        .bind(hash)
-        .bind(password_changed || (u.enabled && !was_enabled))
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(dup(
-            "user",
-            format!("Duplicate entry found with name {} at domain ID {}", u.name, u.domain_id),
-        ))?;
+        let reset_failures = password_changed || (u.enabled && !was_enabled);
+        records::users::update(&mut tx, &u, hash, reset_failures)
+            .await
+            .map_err(dup(
+                "user",
+                format!(
+                    "Duplicate entry found with name {} at domain ID {}",
+                    u.name, u.domain_id
+                ),
+            ))?;
         let mut events = vec![];
         if (was_enabled && !u.enabled) || password_changed {
             let e = event(|e| e.user_id = Some(id.to_string()));
@@ -884,14 +705,7 @@ impl Identity {
         policy::admin(ctx, "identity:delete_user")?;
         self.user(id).await?;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("DELETE FROM assignments WHERE actor_type = 'user' AND actor_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        records::users::delete(&mut tx, id).await?;
         let e = event(|e| e.user_id = Some(id.to_string()));
         self.record_revocation(&mut tx, &e).await?;
         self.commit(tx, vec![e]).await
@@ -920,11 +734,7 @@ impl Identity {
         self.check_password(&user, &original).await?;
         let hash = self.hash_password(Some(new)).await?;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("UPDATE users SET password_hash = $1, failed_auth_count = 0 WHERE id = $2")
-            .bind(hash)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
+        records::users::set_password(&mut tx, user_id, hash).await?;
         let e = event(|e| e.user_id = Some(user_id.to_string()));
         self.record_revocation(&mut tx, &e).await?;
         self.commit(tx, vec![e]).await
@@ -948,22 +758,12 @@ impl Identity {
             .ok_or_else(|| Error::not_found("domain", &domain_id))?;
         let id = new_hex_id();
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO identity_groups (id, name, domain_id, description, extra, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&id)
-        .bind(&name)
-        .bind(&domain_id)
-        .bind(description)
-        .bind(to_json(&extra)?)
-        .bind(unix_now())
-        .execute(&mut *tx)
-        .await
-        .map_err(dup(
-            "group",
-            format!("Duplicate entry found with name {name} at domain ID {domain_id}"),
-        ))?;
+        records::groups::insert(&mut tx, &id, &name, &domain_id, &description, &extra)
+            .await
+            .map_err(dup(
+                "group",
+                format!("Duplicate entry found with name {name} at domain ID {domain_id}"),
+            ))?;
         self.commit(tx, vec![]).await?;
         self.group(&id).await
     }
@@ -974,13 +774,7 @@ impl Identity {
         params: &ListParams,
     ) -> Result<Page<Group>> {
         let only = policy::list_domain_restriction(ctx, "identity:list_groups")?;
-        let rows = sqlx::query("SELECT * FROM identity_groups ORDER BY name, id")
-            .fetch_all(self.db.pool())
-            .await?;
-        let mut all = rows
-            .iter()
-            .map(Group::from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut all = records::groups::list(&self.db).await?;
         if let Some(d) = only {
             all.retain(|g| g.domain_id == d);
         }
@@ -1017,16 +811,7 @@ impl Identity {
         }
         merge_extra(&mut g.extra, f.into_extra());
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "UPDATE identity_groups SET name = $1, description = $2, extra = $3 WHERE id = $4",
-        )
-        .bind(&g.name)
-        .bind(&g.description)
-        .bind(to_json(&g.extra)?)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(dup(
+        records::groups::update(&mut tx, &g).await.map_err(dup(
             "group",
             format!(
                 "Duplicate entry found with name {} at domain ID {}",
@@ -1041,14 +826,7 @@ impl Identity {
         policy::admin(ctx, "identity:delete_group")?;
         self.group(id).await?;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("DELETE FROM assignments WHERE actor_type = 'group' AND actor_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM identity_groups WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        records::groups::delete(&mut tx, id).await?;
         self.commit(tx, vec![]).await
     }
 
@@ -1062,13 +840,7 @@ impl Identity {
         self.group(group_id).await?;
         self.user(user_id).await?;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(group_id)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+        records::groups::add_member(&mut tx, group_id, user_id).await?;
         self.commit(tx, vec![]).await
     }
 
@@ -1082,13 +854,7 @@ impl Identity {
         self.group(group_id).await?;
         self.user(user_id).await?;
         let mut tx = self.db.begin_write().await?;
-        let n = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
-            .bind(group_id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
+        if !records::groups::remove_member(&mut tx, group_id, user_id).await? {
             return Err(Error::NotFoundMessage(format!(
                 "User {user_id} is not a member of group {group_id}."
             )));
@@ -1107,14 +873,7 @@ impl Identity {
         if ctx.user_id != user_id {
             policy::reader_of_domain(ctx, "identity:check_user_in_group", Some(&g.domain_id))?;
         }
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM group_members WHERE group_id = $1 AND user_id = $2",
-        )
-        .bind(&g.id)
-        .bind(&u.id)
-        .fetch_one(self.db.pool())
-        .await?;
-        if n == 0 {
+        if !records::groups::is_member(&self.db, &g.id, &u.id).await? {
             return Err(Error::NotFoundMessage(format!(
                 "User {user_id} is not a member of group {group_id}."
             )));
@@ -1130,17 +889,7 @@ impl Identity {
     ) -> Result<Page<User>> {
         let g = self.group(group_id).await?;
         policy::reader_of_domain(ctx, "identity:list_users_in_group", Some(&g.domain_id))?;
-        let rows = sqlx::query(
-            "SELECT u.* FROM users u JOIN group_members m ON m.user_id = u.id \
-             WHERE m.group_id = $1 ORDER BY u.name, u.id",
-        )
-        .bind(group_id)
-        .fetch_all(self.db.pool())
-        .await?;
-        let all = rows
-            .iter()
-            .map(User::from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let all = records::groups::users_in(&self.db, group_id).await?;
         apply(all, |u| &u.id, params, &["name", "domain_id", "enabled"], 0)
     }
 
@@ -1157,17 +906,7 @@ impl Identity {
             Some(&u.domain_id),
             user_id,
         )?;
-        let rows = sqlx::query(
-            "SELECT g.* FROM identity_groups g JOIN group_members m ON m.group_id = g.id \
-             WHERE m.user_id = $1 ORDER BY g.name, g.id",
-        )
-        .bind(user_id)
-        .fetch_all(self.db.pool())
-        .await?;
-        let all = rows
-            .iter()
-            .map(Group::from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let all = records::groups::of_user(&self.db, user_id).await?;
         apply(all, |g| &g.id, params, &["name", "domain_id"], 0)
     }
 }

@@ -9,8 +9,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use sqlx::{Any, Row, Transaction};
-
 use ferrostack_core::Db;
 use ferrostack_core::config::Config;
 use ferrostack_core::keyrepo::{KeyRepository, KeyRing};
@@ -19,6 +17,7 @@ use crate::auth::ValidToken;
 use crate::error::{Error, Result};
 use crate::model::{Endpoint, Role, Service};
 use crate::password::{self, HashCost};
+use crate::records::{self, Tx};
 use crate::revoke::{RevocationEvent, RevocationIndex};
 
 /// The identity migrations, numbered in identity's range (1_000_000+).
@@ -153,11 +152,7 @@ impl Identity {
     /// Commits a write and makes it visible to validation: revocation events (already
     /// inserted in `tx` with [`Identity::record_revocation`]) join the in-memory
     /// index, and the epoch moves on so cached tokens are re-checked.
-    pub(crate) async fn commit(
-        &self,
-        tx: Transaction<'static, Any>,
-        events: Vec<RevocationEvent>,
-    ) -> Result<()> {
+    pub(crate) async fn commit(&self, tx: Tx, events: Vec<RevocationEvent>) -> Result<()> {
         tx.commit().await?;
         if !events.is_empty() {
             let mut idx = self.revocations.write().unwrap_or_else(|p| p.into_inner());
@@ -170,25 +165,8 @@ impl Identity {
     }
 
     /// Inserts a revocation event into the transaction; pass it to `commit` too.
-    pub(crate) async fn record_revocation(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        e: &RevocationEvent,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO revocation_events (id, audit_id, audit_chain_id, user_id, project_id, \
-             domain_id, issued_before_us, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(ferrostack_core::ids::new_hex_id())
-        .bind(e.audit_id.clone())
-        .bind(e.audit_chain_id.clone())
-        .bind(e.user_id.clone())
-        .bind(e.project_id.clone())
-        .bind(e.domain_id.clone())
-        .bind(e.issued_before_us)
-        .bind(ferrostack_core::time::unix_now())
-        .execute(&mut **tx)
-        .await?;
+    pub(crate) async fn record_revocation(&self, tx: &mut Tx, e: &RevocationEvent) -> Result<()> {
+        records::revocations::insert(tx, e).await?;
         Ok(())
     }
 
@@ -198,26 +176,10 @@ impl Identity {
             - self.settings.token.expiration
             - self.settings.token.allow_expired_window
             - 60;
-        sqlx::query("DELETE FROM revocation_events WHERE revoked_at < $1")
-            .bind(horizon)
-            .execute(self.db.pool())
-            .await?;
-        let rows = sqlx::query(
-            "SELECT audit_id, audit_chain_id, user_id, project_id, domain_id, issued_before_us \
-             FROM revocation_events",
-        )
-        .fetch_all(self.db.pool())
-        .await?;
+        records::revocations::purge_before(&self.db, horizon).await?;
         let mut idx = RevocationIndex::default();
-        for r in rows {
-            idx.add(&RevocationEvent {
-                audit_id: r.try_get("audit_id")?,
-                audit_chain_id: r.try_get("audit_chain_id")?,
-                user_id: r.try_get("user_id")?,
-                project_id: r.try_get("project_id")?,
-                domain_id: r.try_get("domain_id")?,
-                issued_before_us: r.try_get("issued_before_us")?,
-            });
+        for e in records::revocations::all(&self.db).await? {
+            idx.add(&e);
         }
         *self.revocations.write().unwrap_or_else(|p| p.into_inner()) = idx;
         Ok(())
@@ -235,36 +197,16 @@ impl Identity {
         {
             return Ok(s.clone());
         }
-        let pool = self.db.pool();
         let mut roles = HashMap::new();
-        for r in sqlx::query("SELECT * FROM roles").fetch_all(pool).await? {
-            let role = Role::from_row(&r)?;
+        for role in records::roles::all(&self.db).await? {
             roles.insert(role.id.clone(), role);
         }
         let mut implies: HashMap<String, Vec<String>> = HashMap::new();
-        for r in sqlx::query("SELECT prior_role_id, implied_role_id FROM implied_roles")
-            .fetch_all(pool)
-            .await?
-        {
-            implies
-                .entry(r.try_get("prior_role_id")?)
-                .or_default()
-                .push(r.try_get("implied_role_id")?);
+        for (prior, implied) in records::roles::implications(&self.db).await? {
+            implies.entry(prior).or_default().push(implied);
         }
-        let mut services = Vec::new();
-        for r in sqlx::query("SELECT * FROM services ORDER BY type, id")
-            .fetch_all(pool)
-            .await?
-        {
-            services.push(Service::from_row(&r)?);
-        }
-        let mut endpoints = Vec::new();
-        for r in sqlx::query("SELECT * FROM endpoints ORDER BY service_id, interface, id")
-            .fetch_all(pool)
-            .await?
-        {
-            endpoints.push(Endpoint::from_row(&r)?);
-        }
+        let services = records::catalog::services(&self.db).await?;
+        let endpoints = records::catalog::endpoints(&self.db).await?;
         let snap = Arc::new(Snapshot {
             epoch,
             roles,
@@ -275,24 +217,6 @@ impl Identity {
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Some(snap.clone());
         Ok(snap)
     }
-}
-
-/// Maps a unique-constraint violation to Keystone's 409; anything else is internal.
-pub(crate) fn dup(kind: &str, detail: impl std::fmt::Display) -> impl FnOnce(sqlx::Error) -> Error {
-    let detail = detail.to_string();
-    let kind = kind.to_string();
-    move |e| {
-        if ferrostack_core::db::is_unique_violation(&e) {
-            Error::duplicate(&kind, detail)
-        } else {
-            Error::internal(e)
-        }
-    }
-}
-
-/// Serialises a JSON map for an `extra` column.
-pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    Ok(serde_json::to_string(v)?)
 }
 
 /// Merges PATCH extras into stored extras (null removes a key), as Keystone does.

@@ -275,7 +275,7 @@ pub async fn ec2tokens(State(s): State<AppState>, c: Caller, body: Bytes) -> Api
         .identity
         .ec2_authenticate(c.ctx(), &json_body(&body)?)
         .await?;
-    let rendered = s.identity.token_body(&issued.valid, true).await?;
+    let rendered = super::token_view::token_body(&s.identity, &issued.valid, true).await?;
     let mut resp = (StatusCode::OK, rendered).into_response();
     resp.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,

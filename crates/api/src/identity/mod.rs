@@ -8,6 +8,7 @@ mod credentials;
 mod discovery;
 mod resources;
 mod roles;
+mod token_view;
 mod tokens;
 
 use axum::Router;

@@ -10,6 +10,7 @@ use serde_json::json;
 use ferrostack_core::context::Scope;
 use ferrostack_identity::Error;
 
+use super::token_view::token_body;
 use super::{ApiResult, Base, Caller, header as hdr, json_body, with_link};
 use crate::AppState;
 use crate::errors::keystone::KeystoneError;
@@ -57,10 +58,7 @@ pub async fn issue(
             error: e,
             www_authenticate: Some(base.0.clone()),
         })?;
-    let rendered = s
-        .identity
-        .token_body(&issued.valid, !flag(&q.nocatalog))
-        .await?;
+    let rendered = token_body(&s.identity, &issued.valid, !flag(&q.nocatalog)).await?;
     token_response(StatusCode::CREATED, &issued.token, rendered)
 }
 
@@ -78,7 +76,7 @@ pub async fn validate(
     })?;
     let v = s.identity.validate(subject, flag(&q.allow_expired)).await?;
     s.identity.may_validate(caller.ctx(), &v)?;
-    let rendered = s.identity.token_body(&v, !flag(&q.nocatalog)).await?;
+    let rendered = token_body(&s.identity, &v, !flag(&q.nocatalog)).await?;
     token_response(StatusCode::OK, subject, rendered)
 }
 
