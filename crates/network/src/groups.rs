@@ -295,11 +295,7 @@ impl Networks {
             for r in &rules {
                 records::insert_rule(&mut tx, r).await?;
             }
-            sqlx::query("INSERT INTO default_security_groups (project_id, security_group_id) VALUES ($1, $2)")
-                .bind(project.to_string())
-                .bind(g.id.clone())
-                .execute(&mut *tx)
-                .await?;
+            records::set_default_group(&mut tx, project, &g.id).await?;
             tx.commit().await?;
             Ok::<String, Error>(g.id.clone())
         };
@@ -577,11 +573,7 @@ impl Networks {
         r.updated_at = unix_now();
         r.revision_number += 1;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("UPDATE security_group_rules SET doc = $2 WHERE id = $1")
-            .bind(r.id.clone())
-            .bind(serde_json::to_string(&r)?)
-            .execute(&mut *tx)
-            .await?;
+        records::update_rule(&mut tx, &r).await?;
         tx.commit().await?;
         Ok(render_rule(&r))
     }

@@ -257,7 +257,7 @@ impl Networks {
     /// (a retry after losing a race) picks at random among the first free ones.
     pub(crate) async fn assign_ips(
         &self,
-        conn: &mut sqlx::AnyConnection,
+        conn: &mut records::Conn,
         p: &Port,
         plan: &IpPlan,
         attempt: u32,
@@ -403,15 +403,9 @@ impl Networks {
             self.check_quota(&mut tx, &p.project_id, "port", 1).await?;
         }
         if mac_given {
-            let holder = sqlx::query(
-                "SELECT id FROM ports WHERE network_id = $1 AND mac_address = $2 AND id <> $3",
-            )
-            .bind(p.network_id.clone())
-            .bind(p.mac_address.clone())
-            .bind(p.id.clone())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if holder.is_some() {
+            let held =
+                records::mac_held_by_other(&mut tx, &p.network_id, &p.mac_address, &p.id).await?;
+            if held {
                 return Err(mac_in_use(&p.network_id, &p.mac_address));
             }
         } else if insert {

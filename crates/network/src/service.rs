@@ -4,13 +4,12 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
 use ferrostack_core::{Db, RequestContext};
 
 use crate::error::{Error, Result};
 use crate::query::{ListQuery, Page};
-use crate::records::{self, Who};
+use crate::records::{self, Conn, Who};
 
 /// The network migrations, numbered in network's range (4_000_000+).
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
@@ -187,8 +186,8 @@ impl Networks {
         &self.db
     }
 
-    pub(crate) async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
-        Ok(self.db.pool().acquire().await?)
+    pub(crate) async fn conn(&self) -> Result<records::Pooled> {
+        records::conn(&self.db).await
     }
 
     // --- generic operations (what the HTTP layer calls) --------------------------------
@@ -284,11 +283,7 @@ impl Networks {
             .collect()
     }
 
-    async fn limits(
-        &self,
-        conn: &mut AnyConnection,
-        project: &str,
-    ) -> Result<BTreeMap<String, i64>> {
+    async fn limits(&self, conn: &mut Conn, project: &str) -> Result<BTreeMap<String, i64>> {
         let mut out = self.defaults();
         for (_, r, limit) in records::quota_overrides(conn, Some(project)).await? {
             out.insert(r, limit);
@@ -299,7 +294,7 @@ impl Networks {
     /// 409 `OverQuota` when `project` may not have `adding` more `resource`s.
     pub(crate) async fn check_quota(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         project: &str,
         resource: &str,
         adding: i64,
