@@ -13,7 +13,7 @@ use ferrostack_core::time::unix_now;
 use crate::attrs::{self, Op, Spec};
 use crate::error::{Error, Result};
 use crate::ip;
-use crate::model::{Network, Port, PortIp, render_port};
+use crate::model::{Network, Port, PortIp};
 use crate::records;
 use crate::service::{
     Networks, RETRIES, admin_attr, backoff, network_not_found, owns, port_not_found, who,
@@ -508,20 +508,16 @@ impl Networks {
         }
     }
 
-    pub(crate) async fn list_ports(&self, ctx: &RequestContext) -> Result<Vec<Value>> {
-        let ports = records::ports(&mut *self.conn().await?, who(ctx)).await?;
-        Ok(ports
-            .iter()
-            .map(|p| render_port(p, ctx.is_admin()))
-            .collect())
+    pub(crate) async fn list_ports(&self, ctx: &RequestContext) -> Result<Vec<Port>> {
+        records::ports(&mut *self.conn().await?, who(ctx)).await
     }
 
-    pub(crate) async fn show_port(&self, ctx: &RequestContext, id: &str) -> Result<Value> {
+    pub(crate) async fn show_port(&self, ctx: &RequestContext, id: &str) -> Result<Port> {
         let (p, _) = self.visible_port(ctx, id).await?;
-        Ok(render_port(&p, ctx.is_admin()))
+        Ok(p)
     }
 
-    pub(crate) async fn create_port(&self, ctx: &RequestContext, body: Value) -> Result<Value> {
+    pub(crate) async fn create_port(&self, ctx: &RequestContext, body: Value) -> Result<Port> {
         let m = attrs::body("port", body, SPEC, Op::Create)?;
         let Some(network_id) = attrs::string(&m, "network_id", 255)? else {
             return Err(Error::bad_request(
@@ -612,7 +608,7 @@ impl Networks {
             None => IpPlan::Default,
         };
         let p = self.write_port(&p, &plan, true, mac.is_some()).await?;
-        Ok(render_port(&p, ctx.is_admin()))
+        Ok(p)
     }
 
     pub(crate) async fn update_port(
@@ -620,7 +616,7 @@ impl Networks {
         ctx: &RequestContext,
         id: &str,
         body: Value,
-    ) -> Result<Value> {
+    ) -> Result<Port> {
         let m = attrs::body("port", body, SPEC, Op::Update)?;
         let (mut p, net) = self.visible_port(ctx, id).await?;
         crate::service::writer(ctx, "update_port")?;
@@ -734,7 +730,7 @@ impl Networks {
         p.updated_at = unix_now();
         p.revision_number += 1;
         let p = self.write_port(&p, &plan, false, mac_changed).await?;
-        Ok(render_port(&p, ctx.is_admin()))
+        Ok(p)
     }
 
     pub(crate) async fn delete_port(&self, ctx: &RequestContext, id: &str) -> Result<()> {
