@@ -5,7 +5,7 @@
 use serde_json::{Value as Json, json};
 
 use ferrostack_core::RequestContext;
-use ferrostack_network::{Kind as NKind, ListQuery};
+use ferrostack_network::{Kind as NKind, Resource};
 
 use crate::action::{GroupRef, Permission};
 use crate::error::{Error, Result};
@@ -37,34 +37,26 @@ pub(crate) struct GroupRow {
     pub rules: Vec<RuleRow>,
 }
 
-fn s(v: &Json, k: &str) -> Option<String> {
-    v.get(k).and_then(Json::as_str).map(str::to_string)
-}
-
-fn group_row(v: &Json) -> GroupRow {
+fn group_row(g: ferrostack_network::model::SecurityGroup) -> GroupRow {
     GroupRow {
-        id: s(v, "id").unwrap_or_default(),
-        name: s(v, "name").unwrap_or_default(),
-        description: s(v, "description").unwrap_or_default(),
-        project_id: s(v, "project_id").or(s(v, "tenant_id")).unwrap_or_default(),
-        rules: v
-            .get("security_group_rules")
-            .and_then(Json::as_array)
-            .map(|rs| {
-                rs.iter()
-                    .map(|r| RuleRow {
-                        id: s(r, "id").unwrap_or_default(),
-                        direction: s(r, "direction").unwrap_or_default(),
-                        ethertype: s(r, "ethertype").unwrap_or_else(|| "IPv4".into()),
-                        protocol: s(r, "protocol"),
-                        min: r.get("port_range_min").and_then(Json::as_i64),
-                        max: r.get("port_range_max").and_then(Json::as_i64),
-                        prefix: s(r, "remote_ip_prefix"),
-                        remote_group: s(r, "remote_group_id"),
-                    })
-                    .collect()
+        id: g.id,
+        name: g.name,
+        description: g.description,
+        project_id: g.project_id,
+        rules: g
+            .rules
+            .into_iter()
+            .map(|r| RuleRow {
+                id: r.id,
+                direction: r.direction,
+                ethertype: r.ethertype,
+                protocol: r.protocol,
+                min: r.port_range_min,
+                max: r.port_range_max,
+                prefix: r.remote_ip_prefix,
+                remote_group: r.remote_group_id,
             })
-            .unwrap_or_default(),
+            .collect(),
     }
 }
 
@@ -98,13 +90,13 @@ impl Ec2 {
     pub(crate) async fn project_groups(&self, ctx: &RequestContext) -> Result<Vec<GroupRow>> {
         let project = Self::project(ctx)?;
         self.networks.ensure_default_group(project).await?;
-        let page = self
-            .networks
-            .list(ctx, NKind::SecurityGroup, &ListQuery::default())
-            .await?;
-        let groups: Vec<GroupRow> = page
-            .items
-            .iter()
+        let groups: Vec<GroupRow> = self
+            .neutron_list(ctx, NKind::SecurityGroup, |r| match r {
+                Resource::SecurityGroup(g) => Some(g),
+                _ => None,
+            })
+            .await?
+            .into_iter()
             .map(group_row)
             .filter(|g| g.project_id == project)
             .collect();
@@ -336,7 +328,7 @@ impl Ec2 {
                 ),
             ));
         }
-        let v = self
+        let created = self
             .networks
             .create(
                 ctx,
@@ -344,13 +336,7 @@ impl Ec2 {
                 json!({"security_group": {"name": name, "description": description}}),
             )
             .await?;
-        let id = v
-            .get("security_group")
-            .and_then(|g| g.get("id"))
-            .or(v.get("id"))
-            .and_then(Json::as_str)
-            .ok_or_else(|| Error::internal("security group without id"))?
-            .to_string();
+        let id = created.id().to_string();
         self.remember(Kind::SecurityGroup, &[(id.as_str(), project)])
             .await?;
         let gid = ec2_id(Kind::SecurityGroup, &id);

@@ -2,10 +2,8 @@
 //! IPv4 subnets are the VPC's subnets; the network RunInstances uses by default
 //! is the project's default VPC (`isDefault`), its first subnet `defaultForAz`.
 
-use serde_json::Value as Json;
-
 use ferrostack_core::RequestContext;
-use ferrostack_network::{Kind as NKind, ListQuery, NetworkRequest, RequestedNetwork};
+use ferrostack_network::{Kind as NKind, NetworkRequest, RequestedNetwork, Resource};
 
 use crate::error::{Error, Result};
 use crate::ids::{Kind, ec2_id};
@@ -22,13 +20,6 @@ pub(crate) struct SubnetRow {
     pub cidr: String,
 }
 
-fn s(v: &Json, k: &str) -> String {
-    v.get(k)
-        .and_then(Json::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// Addresses of an IPv4 CIDR less network, broadcast and gateway (what AWS counts
 /// as available in an empty subnet, minus its own 5 reserved).
 fn capacity(cidr: &str) -> i64 {
@@ -41,19 +32,33 @@ fn capacity(cidr: &str) -> i64 {
 }
 
 impl Ec2 {
+    /// The Neutron resources of `kind` the caller sees, ordered by id (Neutron's
+    /// default list order), as `pick` takes them.
+    pub(crate) async fn neutron_list<T>(
+        &self,
+        ctx: &RequestContext,
+        kind: NKind,
+        pick: fn(Resource) -> Option<T>,
+    ) -> Result<Vec<T>> {
+        let mut all = self.networks.list(ctx, kind).await?;
+        all.sort_by(|a, b| a.id().cmp(b.id()));
+        Ok(all.into_iter().filter_map(pick).collect())
+    }
+
     pub(crate) async fn visible_subnets(&self, ctx: &RequestContext) -> Result<Vec<SubnetRow>> {
-        let page = self
-            .networks
-            .list(ctx, NKind::Subnet, &ListQuery::default())
+        let subnets = self
+            .neutron_list(ctx, NKind::Subnet, |r| match r {
+                Resource::Subnet(s) => Some(s),
+                _ => None,
+            })
             .await?;
-        Ok(page
-            .items
-            .iter()
-            .filter(|v| v.get("ip_version").and_then(Json::as_i64) == Some(4))
-            .map(|v| SubnetRow {
-                id: s(v, "id"),
-                network_id: s(v, "network_id"),
-                cidr: s(v, "cidr"),
+        Ok(subnets
+            .into_iter()
+            .filter(|s| s.ip_version == 4)
+            .map(|s| SubnetRow {
+                id: s.id,
+                network_id: s.network_id,
+                cidr: s.cidr,
             })
             .collect())
     }
@@ -95,19 +100,21 @@ impl Ec2 {
         let account = ids_account(project);
         let default = self.default_network_id(ctx).await?;
         let nets = self
-            .networks
-            .list(ctx, NKind::Network, &ListQuery::default())
+            .neutron_list(ctx, NKind::Network, |r| match r {
+                Resource::Network(n) => Some(n),
+                _ => None,
+            })
             .await?;
         let subnets = self.visible_subnets(ctx).await?;
         let stored = crate::records::tags(&self.db, project).await?;
         let mut out = Vec::new();
         let mut pairs = Vec::new();
-        for n in &nets.items {
-            let id = s(n, "id");
+        for n in &nets {
+            let id = n.id.clone();
             let cidrs: Vec<&SubnetRow> = subnets.iter().filter(|x| x.network_id == id).collect();
             let Some(first) = cidrs.first() else { continue };
             let vpc_id = ec2_id(Kind::Vpc, &id);
-            let name = s(n, "name");
+            let name = n.name.clone();
             out.push(Vpc {
                 vpc_id: vpc_id.clone(),
                 owner_id: account.clone(),

@@ -310,7 +310,7 @@ impl Images {
         if let Some(owner) = &im.owner
             && self.settings.user_storage_quota > 0
         {
-            let (_, used) = records::usage(&mut *tx, owner).await?;
+            let (_, used) = records::usage(&mut tx, owner).await?;
             let used = u64::try_from(used).unwrap_or(0);
             if used.saturating_add(stored.size) > self.settings.user_storage_quota {
                 drop(tx);
@@ -339,8 +339,8 @@ impl Images {
         if let Some(owner) = owner
             && self.settings.user_storage_quota > 0
         {
-            let mut conn = self.db.pool().acquire().await?;
-            let (_, used) = records::usage(&mut *conn, owner).await?;
+            let mut conn = records::conn(&self.db).await?;
+            let (_, used) = records::usage(&mut conn, owner).await?;
             let left = self
                 .settings
                 .user_storage_quota
@@ -446,24 +446,11 @@ impl Images {
     /// or deactivated image refers to are removed.
     pub(crate) async fn recover(&self) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
-        let mut stuck = 0;
-        for sql in [
-            // an upload or an import cut by the crash: its bytes are not in the store
-            "UPDATE images SET status = 'queued', size = NULL WHERE status IN ('saving', 'importing')",
-            "UPDATE images SET status = 'queued', size = NULL WHERE status = 'uploading'",
-        ] {
-            stuck += sqlx::query(sql).execute(&mut *tx).await?.rows_affected();
-        }
+        let stuck = records::requeue_interrupted(&mut tx).await?;
         // and the import tasks that were running
-        sqlx::query(
-            "UPDATE image_tasks SET status = 'failure', \
-             message = 'Interrupted by a restart of the image service.' \
-             WHERE status IN ('pending', 'processing')",
-        )
-        .execute(&mut *tx)
-        .await?;
+        records::tasks::fail_interrupted(&mut tx).await?;
         tx.commit().await?;
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = records::conn(&self.db).await?;
         let live: HashSet<String> = records::load_visible(&mut conn, records::Visible::All)
             .await?
             .into_iter()
@@ -520,13 +507,7 @@ impl Drop for RestoreOnDrop {
             handle.spawn(async move {
                 let r: Result<()> = async {
                     let mut tx = db.begin_write().await?;
-                    sqlx::query(
-                        "UPDATE images SET status = 'queued', size = NULL WHERE id = $1 AND status = $2",
-                    )
-                    .bind(&id)
-                    .bind(from.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+                    records::requeue_if(&mut tx, &id, from.as_str()).await?;
                     tx.commit().await?;
                     Ok(())
                 }

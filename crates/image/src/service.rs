@@ -99,12 +99,14 @@ impl Images {
 
     /// Loads an image the caller may see, or 404.
     pub(crate) async fn visible(&self, ctx: &RequestContext, id: &str) -> Result<Image> {
-        let im = records::load(&mut *self.db.pool().acquire().await?, id)
+        let im = records::load(&mut *records::conn(&self.db).await?, id)
             .await?
             .ok_or_else(|| Error::no_image(id))?;
         let is_member = match ctx.project_id() {
             Some(p) if im.visibility == Visibility::Shared => {
-                records::member(self.db.pool(), id, p).await?.is_some()
+                records::member(&mut *records::conn(&self.db).await?, id, p)
+                    .await?
+                    .is_some()
             }
             _ => false,
         };
@@ -159,7 +161,7 @@ impl Images {
             )));
         }
         if let (Some(owner), limit @ 1..) = (&im.owner, self.settings.image_count_quota) {
-            let (count, _) = records::usage(&mut *tx, owner).await?;
+            let (count, _) = records::usage(&mut tx, owner).await?;
             if u64::try_from(count).unwrap_or(0) >= limit {
                 return Err(Error::TooLarge(format!(
                     "Maximum number of images exceeded ({limit})"
@@ -182,16 +184,18 @@ impl Images {
         let project = ctx.project_id();
         let (rows, memberships) = match (ctx.is_admin(), project) {
             (true, _) | (false, None) => (
-                records::load_visible(&mut *self.db.pool().acquire().await?, Visible::All).await?,
+                records::load_visible(&mut *records::conn(&self.db).await?, Visible::All).await?,
                 match project {
-                    Some(p) => records::memberships(self.db.pool(), p).await?,
+                    Some(p) => {
+                        records::memberships(&mut *records::conn(&self.db).await?, p).await?
+                    }
                     None => HashMap::new(),
                 },
             ),
             (false, Some(p)) => (
-                records::load_visible(&mut *self.db.pool().acquire().await?, Visible::Project(p))
+                records::load_visible(&mut *records::conn(&self.db).await?, Visible::Project(p))
                     .await?,
-                records::memberships(self.db.pool(), p).await?,
+                records::memberships(&mut *records::conn(&self.db).await?, p).await?,
             ),
         };
         query::apply(
@@ -365,7 +369,7 @@ impl Images {
         if im.visibility != Visibility::Shared {
             return Err(Error::Forbidden("Only shared images have members.".into()));
         }
-        let all = records::members(self.db.pool(), id).await?;
+        let all = records::members(&mut *records::conn(&self.db).await?, id).await?;
         if ctx.is_admin() || policy::owns(ctx, &im) {
             return Ok(all);
         }
@@ -383,7 +387,7 @@ impl Images {
         if !(ctx.is_admin() || policy::owns(ctx, &im) || ctx.project_id() == Some(member)) {
             return Err(not_found());
         }
-        records::member(self.db.pool(), id, member)
+        records::member(&mut *records::conn(&self.db).await?, id, member)
             .await?
             .ok_or_else(not_found)
     }
@@ -404,7 +408,7 @@ impl Images {
             )));
         }
         let mut tx = self.db.begin_write().await?;
-        let existing = records::members(&mut *tx, id).await?;
+        let existing = records::members(&mut tx, id).await?;
         if existing.iter().any(|m| m.member_id == member) {
             return Err(Error::Conflict(format!(
                 "Member {member} already exists for image {id}"
@@ -465,7 +469,7 @@ impl Images {
         let im = self.visible(ctx, id).await?;
         policy::modify(ctx, &im, "delete_member")?;
         let mut tx = self.db.begin_write().await?;
-        if records::member(&mut *tx, id, member).await?.is_none() {
+        if records::member(&mut tx, id, member).await?.is_none() {
             return Err(Error::NotFound(format!(
                 "The specified member {member} could not be found"
             )));

@@ -4,14 +4,13 @@
 //! API (`/v2/tasks`) is not implemented.
 
 use serde_json::{Value, json};
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
 use ferrostack_core::RequestContext;
 use ferrostack_core::ids::new_uuid;
 
 use crate::error::Result;
 use crate::policy;
+use crate::records::{self, Tx};
 use crate::service::{Images, now_us};
 
 /// How long a finished task is kept visible (Glance's `task_time_to_live`, 48 h).
@@ -75,53 +74,33 @@ impl ImageTask {
     }
 }
 
-fn from_row(r: &AnyRow) -> Result<ImageTask> {
-    let input: String = r.try_get("input")?;
-    let result: Option<String> = r.try_get("result")?;
-    Ok(ImageTask {
-        id: r.try_get("id")?,
-        kind: r.try_get("type")?,
-        status: r.try_get("status")?,
-        owner: r.try_get("owner")?,
-        image_id: r.try_get("image_id")?,
-        request_id: r.try_get("request_id")?,
-        user_id: r.try_get("user_id")?,
-        input: serde_json::from_str(&input).unwrap_or(Value::Null),
-        result: result.and_then(|s| serde_json::from_str(&s).ok()),
-        message: r.try_get("message")?,
-        created_at_us: r.try_get("created_at_us")?,
-        updated_at_us: r.try_get("updated_at_us")?,
-        expires_at_us: r.try_get("expires_at_us")?,
-    })
-}
-
 /// Records a new import task, in the transaction that starts the import; its id.
 pub(crate) async fn begin_import(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     ctx: &RequestContext,
     image_id: &str,
     owner: Option<&str>,
     request_id: Option<&str>,
     import_req: &Value,
 ) -> Result<String> {
-    let id = new_uuid();
     let now = now_us();
-    let input = json!({"image_id": image_id, "import_req": import_req, "backend": null});
-    sqlx::query(
-        "INSERT INTO image_tasks (id, image_id, type, status, owner, user_id, request_id, \
-         input, result, message, created_at_us, updated_at_us, expires_at_us) \
-         VALUES ($1, $2, 'api_image_import', 'processing', $3, $4, $5, $6, NULL, '', $7, $7, NULL)",
-    )
-    .bind(&id)
-    .bind(image_id)
-    .bind(owner.map(str::to_string))
-    .bind(&ctx.user_id)
-    .bind(request_id.map(str::to_string))
-    .bind(input.to_string())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(id)
+    let task = ImageTask {
+        id: new_uuid(),
+        kind: "api_image_import".into(),
+        status: "processing".into(),
+        owner: owner.map(str::to_string),
+        image_id: image_id.to_string(),
+        request_id: request_id.map(str::to_string),
+        user_id: ctx.user_id.clone(),
+        input: json!({"image_id": image_id, "import_req": import_req, "backend": null}),
+        result: None,
+        message: String::new(),
+        created_at_us: now,
+        updated_at_us: now,
+        expires_at_us: None,
+    };
+    records::tasks::insert_import(tx, &task).await?;
+    Ok(task.id)
 }
 
 impl Images {
@@ -136,16 +115,14 @@ impl Images {
             Ok(()) => ("success", String::new()),
             Err(m) => ("failure", m.clone()),
         };
-        let r = sqlx::query(
-            "UPDATE image_tasks SET status = $1, message = $2, updated_at_us = $3, \
-             expires_at_us = $4 WHERE id = $5",
+        let r = records::tasks::finish(
+            &self.db,
+            task_id,
+            status,
+            message,
+            now,
+            now + TIME_TO_LIVE_US,
         )
-        .bind(status)
-        .bind(message)
-        .bind(now)
-        .bind(now + TIME_TO_LIVE_US)
-        .bind(task_id)
-        .execute(self.db.pool())
         .await;
         if let Err(e) = r {
             tracing::warn!(task_id, error = %e, "image task status not recorded");
@@ -157,11 +134,6 @@ impl Images {
     pub async fn image_tasks(&self, ctx: &RequestContext, id: &str) -> Result<Vec<ImageTask>> {
         policy::reader(ctx, "get_image")?;
         self.visible(ctx, id).await?;
-        let rows =
-            sqlx::query("SELECT * FROM image_tasks WHERE image_id = $1 ORDER BY created_at_us, id")
-                .bind(id)
-                .fetch_all(self.db.pool())
-                .await?;
-        rows.iter().map(from_row).collect()
+        records::tasks::of_image(&self.db, id).await
     }
 }

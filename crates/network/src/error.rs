@@ -96,19 +96,7 @@ impl Error {
         if source.is::<LostRace>() {
             return true;
         }
-        let Some(e) = source.downcast_ref::<sqlx::Error>() else {
-            return false;
-        };
-        if ferrostack_core::db::is_unique_violation(e) {
-            return true;
-        }
-        match e {
-            sqlx::Error::Database(d) => matches!(
-                d.code().as_deref(),
-                Some("40001" | "40P01" | "5" | "6" | "517" | "261")
-            ),
-            _ => false,
-        }
+        crate::records::lost_race(source.as_ref())
     }
 }
 

@@ -10,7 +10,7 @@ use ferrostack_core::time::unix_now;
 use crate::attrs::{self, Op, Spec};
 use crate::error::{Error, Result};
 use crate::ip::Cidr;
-use crate::model::{Rule, SecurityGroup, render_group, render_rule};
+use crate::model::{Rule, SecurityGroup};
 use crate::records;
 use crate::service::{Networks, group_not_found, owns, rule_not_found, who};
 
@@ -295,11 +295,7 @@ impl Networks {
             for r in &rules {
                 records::insert_rule(&mut tx, r).await?;
             }
-            sqlx::query("INSERT INTO default_security_groups (project_id, security_group_id) VALUES ($1, $2)")
-                .bind(project.to_string())
-                .bind(g.id.clone())
-                .execute(&mut *tx)
-                .await?;
+            records::set_default_group(&mut tx, project, &g.id).await?;
             tx.commit().await?;
             Ok::<String, Error>(g.id.clone())
         };
@@ -331,18 +327,21 @@ impl Networks {
         Ok(())
     }
 
-    pub(crate) async fn list_groups(&self, ctx: &RequestContext) -> Result<Vec<Value>> {
+    pub(crate) async fn list_groups(&self, ctx: &RequestContext) -> Result<Vec<SecurityGroup>> {
         self.ensure_callers_default(ctx).await?;
-        let groups = records::groups(&mut *self.conn().await?, who(ctx)).await?;
-        Ok(groups.iter().map(render_group).collect())
+        records::groups(&mut *self.conn().await?, who(ctx)).await
     }
 
-    pub(crate) async fn show_group(&self, ctx: &RequestContext, id: &str) -> Result<Value> {
+    pub(crate) async fn show_group(&self, ctx: &RequestContext, id: &str) -> Result<SecurityGroup> {
         self.ensure_callers_default(ctx).await?;
-        Ok(render_group(&self.visible_group(ctx, id).await?))
+        self.visible_group(ctx, id).await
     }
 
-    pub(crate) async fn create_group(&self, ctx: &RequestContext, body: Value) -> Result<Value> {
+    pub(crate) async fn create_group(
+        &self,
+        ctx: &RequestContext,
+        body: Value,
+    ) -> Result<SecurityGroup> {
         let m = attrs::body("security_group", body, GROUP_SPEC, Op::Create)?;
         let project = attrs::owner(&m, ctx.project_id(), ctx.is_admin())?;
         let name = attrs::string(&m, "name", 255)?.unwrap_or_default();
@@ -383,7 +382,7 @@ impl Networks {
             records::insert_rule(&mut tx, r).await?;
         }
         tx.commit().await?;
-        Ok(render_group(&g))
+        Ok(g)
     }
 
     pub(crate) async fn update_group(
@@ -391,7 +390,7 @@ impl Networks {
         ctx: &RequestContext,
         id: &str,
         body: Value,
-    ) -> Result<Value> {
+    ) -> Result<SecurityGroup> {
         let m = attrs::body("security_group", body, GROUP_SPEC, Op::Update)?;
         let mut g = self.visible_group(ctx, id).await?;
         crate::service::writer(ctx, "update_security_group")?;
@@ -421,7 +420,7 @@ impl Networks {
         let mut tx = self.db.begin_write().await?;
         records::put_group(&mut tx, &g, false).await?;
         tx.commit().await?;
-        Ok(render_group(&g))
+        Ok(g)
     }
 
     pub(crate) async fn delete_group(&self, ctx: &RequestContext, id: &str) -> Result<()> {
@@ -447,13 +446,10 @@ impl Networks {
 
     // --- rules ---------------------------------------------------------------------------
 
-    pub(crate) async fn list_rules(&self, ctx: &RequestContext) -> Result<Vec<Value>> {
+    pub(crate) async fn list_rules(&self, ctx: &RequestContext) -> Result<Vec<Rule>> {
         self.ensure_callers_default(ctx).await?;
         let groups = records::groups(&mut *self.conn().await?, who(ctx)).await?;
-        Ok(groups
-            .iter()
-            .flat_map(|g| g.rules.iter().map(render_rule))
-            .collect())
+        Ok(groups.into_iter().flat_map(|g| g.rules).collect())
     }
 
     async fn visible_rule(&self, ctx: &RequestContext, id: &str) -> Result<Rule> {
@@ -467,11 +463,11 @@ impl Networks {
         }
     }
 
-    pub(crate) async fn show_rule(&self, ctx: &RequestContext, id: &str) -> Result<Value> {
-        Ok(render_rule(&self.visible_rule(ctx, id).await?))
+    pub(crate) async fn show_rule(&self, ctx: &RequestContext, id: &str) -> Result<Rule> {
+        self.visible_rule(ctx, id).await
     }
 
-    pub(crate) async fn create_rule(&self, ctx: &RequestContext, body: Value) -> Result<Value> {
+    pub(crate) async fn create_rule(&self, ctx: &RequestContext, body: Value) -> Result<Rule> {
         let m = attrs::body("security_group_rule", body, RULE_SPEC, Op::Create)?;
         for required in ["security_group_id", "direction"] {
             if !m.contains_key(required) {
@@ -559,7 +555,7 @@ impl Networks {
             .await?;
         records::insert_rule(&mut tx, &r).await?;
         tx.commit().await?;
-        Ok(render_rule(&r))
+        Ok(r)
     }
 
     pub(crate) async fn update_rule(
@@ -567,7 +563,7 @@ impl Networks {
         ctx: &RequestContext,
         id: &str,
         body: Value,
-    ) -> Result<Value> {
+    ) -> Result<Rule> {
         let m = attrs::body("security_group_rule", body, RULE_SPEC, Op::Update)?;
         let mut r = self.visible_rule(ctx, id).await?;
         crate::service::writer(ctx, "update_security_group_rule")?;
@@ -577,13 +573,9 @@ impl Networks {
         r.updated_at = unix_now();
         r.revision_number += 1;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("UPDATE security_group_rules SET doc = $2 WHERE id = $1")
-            .bind(r.id.clone())
-            .bind(serde_json::to_string(&r)?)
-            .execute(&mut *tx)
-            .await?;
+        records::update_rule(&mut tx, &r).await?;
         tx.commit().await?;
-        Ok(render_rule(&r))
+        Ok(r)
     }
 
     pub(crate) async fn delete_rule(&self, ctx: &RequestContext, id: &str) -> Result<()> {

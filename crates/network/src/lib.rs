@@ -19,6 +19,7 @@ mod subnets;
 mod tags;
 
 pub use error::{Error, Result};
+pub use model::Resource;
 pub use query::{ListQuery, Page};
 pub use server_ports::{Allocation, FixedIp, NetworkRequest, RequestedNetwork, Vif};
 pub use service::{Kind, Networks, QUOTA_RESOURCES, Settings};

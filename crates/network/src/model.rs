@@ -1,10 +1,8 @@
-//! The resources and how Neutron shows them. Rows keep these as JSON documents
-//! (`doc`); `render_*` gives the API's dicts (admin-only attributes for admins).
+//! The resources. Rows keep these as JSON documents (`doc`); how Neutron shows them
+//! (its dicts) is the API's business (`ferrostack-api`, `network/views.rs`).
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-
-use ferrostack_core::time::iso_time;
+use serde_json::Value;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Network {
@@ -150,157 +148,46 @@ pub struct Rule {
     pub in_default_group: bool,
 }
 
-fn times(v: &mut Value, created: i64, updated: i64, revision: i64) {
-    v["created_at"] = json!(iso_time(created));
-    v["updated_at"] = json!(iso_time(updated));
-    v["revision_number"] = json!(revision);
+/// One resource of any kind, as the generic operations of
+/// [`Networks`](crate::Networks) return it.
+#[derive(Debug, Clone)]
+pub enum Resource {
+    Network(Network),
+    Subnet(Subnet),
+    Port(Port),
+    SecurityGroup(SecurityGroup),
+    SecurityGroupRule(Rule),
 }
 
-pub fn render_network(n: &Network, admin: bool) -> Value {
-    let mut v = json!({
-        "id": n.id,
-        "name": n.name,
-        "tenant_id": n.project_id,
-        "project_id": n.project_id,
-        "admin_state_up": n.admin_state_up,
-        "status": "ACTIVE",
-        "shared": n.shared,
-        "router:external": n.external,
-        "subnets": n.subnets,
-        "mtu": n.mtu,
-        "description": n.description,
-        "tags": n.tags,
-        "availability_zone_hints": n.availability_zone_hints,
-        "availability_zones": ["nova"],
-        "ipv4_address_scope": null,
-        "ipv6_address_scope": null,
-        "port_security_enabled": n.port_security_enabled,
-        "is_default": false,
-        "l2_adjacency": true,
-    });
-    if admin {
-        v["provider:network_type"] = json!(n.provider_network_type.as_deref().unwrap_or("local"));
-        v["provider:physical_network"] = json!(n.provider_physical_network);
-        v["provider:segmentation_id"] = json!(n.provider_segmentation_id);
+impl Resource {
+    pub fn id(&self) -> &str {
+        match self {
+            Resource::Network(n) => &n.id,
+            Resource::Subnet(s) => &s.id,
+            Resource::Port(p) => &p.id,
+            Resource::SecurityGroup(g) => &g.id,
+            Resource::SecurityGroupRule(r) => &r.id,
+        }
     }
-    times(&mut v, n.created_at, n.updated_at, n.revision_number);
-    v
-}
 
-pub fn render_subnet(s: &Subnet) -> Value {
-    let mut v = json!({
-        "id": s.id,
-        "name": s.name,
-        "tenant_id": s.project_id,
-        "project_id": s.project_id,
-        "network_id": s.network_id,
-        "ip_version": s.ip_version,
-        "subnetpool_id": null,
-        "enable_dhcp": s.enable_dhcp,
-        "ipv6_ra_mode": s.ipv6_ra_mode,
-        "ipv6_address_mode": s.ipv6_address_mode,
-        "gateway_ip": s.gateway_ip,
-        "cidr": s.cidr,
-        "allocation_pools": s.allocation_pools,
-        "host_routes": s.host_routes,
-        "dns_nameservers": s.dns_nameservers,
-        "description": s.description,
-        "service_types": [],
-        "tags": s.tags,
-    });
-    times(&mut v, s.created_at, s.updated_at, s.revision_number);
-    v
-}
-
-pub fn render_port(p: &Port, admin: bool) -> Value {
-    let bound = !p.host_id.is_empty();
-    let pairs: Vec<Value> = p
-        .allowed_address_pairs
-        .iter()
-        .map(|pair| {
-            let mut pair = pair.clone();
-            if pair.get("mac_address").is_none_or(Value::is_null) {
-                pair["mac_address"] = json!(p.mac_address);
-            }
-            pair
-        })
-        .collect();
-    let dns_assignment: Vec<Value> = p
-        .fixed_ips
-        .iter()
-        .map(|f| {
-            let host = format!("host-{}", f.ip_address.replace(['.', ':'], "-"));
-            json!({"hostname": host, "ip_address": f.ip_address, "fqdn": format!("{host}.openstacklocal.")})
-        })
-        .collect();
-    let mut v = json!({
-        "id": p.id,
-        "name": p.name,
-        "network_id": p.network_id,
-        "tenant_id": p.project_id,
-        "project_id": p.project_id,
-        "mac_address": p.mac_address,
-        "admin_state_up": p.admin_state_up,
-        "status": p.status,
-        "device_id": p.device_id,
-        "device_owner": p.device_owner,
-        "fixed_ips": p.fixed_ips,
-        "allowed_address_pairs": pairs,
-        "extra_dhcp_opts": p.extra_dhcp_opts,
-        "security_groups": p.security_groups,
-        "description": p.description,
-        "binding:vnic_type": p.vnic_type,
-        "port_security_enabled": p.port_security_enabled,
-        "dns_name": p.dns_name,
-        "dns_assignment": dns_assignment,
-        "ip_allocation": "immediate",
-        "tags": p.tags,
-    });
-    if admin {
-        v["binding:host_id"] = json!(p.host_id);
-        v["binding:profile"] = p.profile.clone();
-        v["binding:vif_type"] = json!(if bound { "other" } else { "unbound" });
-        v["binding:vif_details"] = json!({});
+    pub fn project_id(&self) -> &str {
+        match self {
+            Resource::Network(n) => &n.project_id,
+            Resource::Subnet(s) => &s.project_id,
+            Resource::Port(p) => &p.project_id,
+            Resource::SecurityGroup(g) => &g.project_id,
+            Resource::SecurityGroupRule(r) => &r.project_id,
+        }
     }
-    times(&mut v, p.created_at, p.updated_at, p.revision_number);
-    v
-}
 
-pub fn render_rule(r: &Rule) -> Value {
-    let normalized = r.remote_ip_prefix.clone();
-    let mut v = json!({
-        "id": r.id,
-        "tenant_id": r.project_id,
-        "project_id": r.project_id,
-        "security_group_id": r.security_group_id,
-        "direction": r.direction,
-        "ethertype": r.ethertype,
-        "protocol": r.protocol,
-        "port_range_min": r.port_range_min,
-        "port_range_max": r.port_range_max,
-        "remote_ip_prefix": r.remote_ip_prefix,
-        "remote_group_id": r.remote_group_id,
-        "remote_address_group_id": null,
-        "normalized_cidr": normalized,
-        "description": r.description,
-        "belongs_to_default_sg": r.in_default_group,
-    });
-    times(&mut v, r.created_at, r.updated_at, r.revision_number);
-    v
-}
-
-pub fn render_group(g: &SecurityGroup) -> Value {
-    let mut v = json!({
-        "id": g.id,
-        "name": g.name,
-        "tenant_id": g.project_id,
-        "project_id": g.project_id,
-        "description": g.description,
-        "stateful": g.stateful,
-        "shared": false,
-        "security_group_rules": g.rules.iter().map(render_rule).collect::<Vec<_>>(),
-        "tags": g.tags,
-    });
-    times(&mut v, g.created_at, g.updated_at, g.revision_number);
-    v
+    /// Its tags (rules have none).
+    pub fn tags(&self) -> &[String] {
+        match self {
+            Resource::Network(n) => &n.tags,
+            Resource::Subnet(s) => &s.tags,
+            Resource::Port(p) => &p.tags,
+            Resource::SecurityGroup(g) => &g.tags,
+            Resource::SecurityGroupRule(_) => &[],
+        }
+    }
 }

@@ -7,7 +7,7 @@ use ferrostack_core::time::unix_now;
 
 use crate::attrs::{self, Op, Spec};
 use crate::error::{Error, Result};
-use crate::model::{Network, render_network};
+use crate::model::Network;
 use crate::records;
 use crate::service::{Networks, admin_attr, network_not_found, owns, who};
 
@@ -76,20 +76,19 @@ impl Networks {
         }
     }
 
-    pub(crate) async fn list_networks(&self, ctx: &RequestContext) -> Result<Vec<Value>> {
-        let nets = records::networks(&mut *self.conn().await?, who(ctx)).await?;
-        Ok(nets
-            .iter()
-            .map(|n| render_network(n, ctx.is_admin()))
-            .collect())
+    pub(crate) async fn list_networks(&self, ctx: &RequestContext) -> Result<Vec<Network>> {
+        records::networks(&mut *self.conn().await?, who(ctx)).await
     }
 
-    pub(crate) async fn show_network(&self, ctx: &RequestContext, id: &str) -> Result<Value> {
-        let n = self.visible_network(ctx, id).await?;
-        Ok(render_network(&n, ctx.is_admin()))
+    pub(crate) async fn show_network(&self, ctx: &RequestContext, id: &str) -> Result<Network> {
+        self.visible_network(ctx, id).await
     }
 
-    pub(crate) async fn create_network(&self, ctx: &RequestContext, body: Value) -> Result<Value> {
+    pub(crate) async fn create_network(
+        &self,
+        ctx: &RequestContext,
+        body: Value,
+    ) -> Result<Network> {
         let m = attrs::body("network", body, SPEC, Op::Create)?;
         let project = attrs::owner(&m, ctx.project_id(), ctx.is_admin())?;
         let now = unix_now();
@@ -137,7 +136,7 @@ impl Networks {
             .await?;
         records::put_network(&mut tx, &n, true).await?;
         tx.commit().await?;
-        Ok(render_network(&n, ctx.is_admin()))
+        Ok(n)
     }
 
     pub(crate) async fn update_network(
@@ -145,7 +144,7 @@ impl Networks {
         ctx: &RequestContext,
         id: &str,
         body: Value,
-    ) -> Result<Value> {
+    ) -> Result<Network> {
         let m = attrs::body("network", body, SPEC, Op::Update)?;
         let mut n = self.visible_network(ctx, id).await?;
         crate::service::writer(ctx, "update_network")?;
@@ -201,7 +200,7 @@ impl Networks {
         n.revision_number += 1;
         records::put_network(&mut tx, &n, false).await?;
         tx.commit().await?;
-        Ok(render_network(&n, ctx.is_admin()))
+        Ok(n)
     }
 
     pub(crate) async fn delete_network(&self, ctx: &RequestContext, id: &str) -> Result<()> {

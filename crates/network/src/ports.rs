@@ -13,7 +13,7 @@ use ferrostack_core::time::unix_now;
 use crate::attrs::{self, Op, Spec};
 use crate::error::{Error, Result};
 use crate::ip;
-use crate::model::{Network, Port, PortIp, render_port};
+use crate::model::{Network, Port, PortIp};
 use crate::records;
 use crate::service::{
     Networks, RETRIES, admin_attr, backoff, network_not_found, owns, port_not_found, who,
@@ -257,7 +257,7 @@ impl Networks {
     /// (a retry after losing a race) picks at random among the first free ones.
     pub(crate) async fn assign_ips(
         &self,
-        conn: &mut sqlx::AnyConnection,
+        conn: &mut records::Conn,
         p: &Port,
         plan: &IpPlan,
         attempt: u32,
@@ -403,15 +403,9 @@ impl Networks {
             self.check_quota(&mut tx, &p.project_id, "port", 1).await?;
         }
         if mac_given {
-            let holder = sqlx::query(
-                "SELECT id FROM ports WHERE network_id = $1 AND mac_address = $2 AND id <> $3",
-            )
-            .bind(p.network_id.clone())
-            .bind(p.mac_address.clone())
-            .bind(p.id.clone())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if holder.is_some() {
+            let held =
+                records::mac_held_by_other(&mut tx, &p.network_id, &p.mac_address, &p.id).await?;
+            if held {
                 return Err(mac_in_use(&p.network_id, &p.mac_address));
             }
         } else if insert {
@@ -514,20 +508,16 @@ impl Networks {
         }
     }
 
-    pub(crate) async fn list_ports(&self, ctx: &RequestContext) -> Result<Vec<Value>> {
-        let ports = records::ports(&mut *self.conn().await?, who(ctx)).await?;
-        Ok(ports
-            .iter()
-            .map(|p| render_port(p, ctx.is_admin()))
-            .collect())
+    pub(crate) async fn list_ports(&self, ctx: &RequestContext) -> Result<Vec<Port>> {
+        records::ports(&mut *self.conn().await?, who(ctx)).await
     }
 
-    pub(crate) async fn show_port(&self, ctx: &RequestContext, id: &str) -> Result<Value> {
+    pub(crate) async fn show_port(&self, ctx: &RequestContext, id: &str) -> Result<Port> {
         let (p, _) = self.visible_port(ctx, id).await?;
-        Ok(render_port(&p, ctx.is_admin()))
+        Ok(p)
     }
 
-    pub(crate) async fn create_port(&self, ctx: &RequestContext, body: Value) -> Result<Value> {
+    pub(crate) async fn create_port(&self, ctx: &RequestContext, body: Value) -> Result<Port> {
         let m = attrs::body("port", body, SPEC, Op::Create)?;
         let Some(network_id) = attrs::string(&m, "network_id", 255)? else {
             return Err(Error::bad_request(
@@ -618,7 +608,7 @@ impl Networks {
             None => IpPlan::Default,
         };
         let p = self.write_port(&p, &plan, true, mac.is_some()).await?;
-        Ok(render_port(&p, ctx.is_admin()))
+        Ok(p)
     }
 
     pub(crate) async fn update_port(
@@ -626,7 +616,7 @@ impl Networks {
         ctx: &RequestContext,
         id: &str,
         body: Value,
-    ) -> Result<Value> {
+    ) -> Result<Port> {
         let m = attrs::body("port", body, SPEC, Op::Update)?;
         let (mut p, net) = self.visible_port(ctx, id).await?;
         crate::service::writer(ctx, "update_port")?;
@@ -740,7 +730,7 @@ impl Networks {
         p.updated_at = unix_now();
         p.revision_number += 1;
         let p = self.write_port(&p, &plan, false, mac_changed).await?;
-        Ok(render_port(&p, ctx.is_admin()))
+        Ok(p)
     }
 
     pub(crate) async fn delete_port(&self, ctx: &RequestContext, id: &str) -> Result<()> {

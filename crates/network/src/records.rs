@@ -1,15 +1,50 @@
-//! Rows in the database: loading resources (with their subnets, fixed IPs, rules),
-//! writing them back. SQL only; no policy here. Every write takes the caller's
-//! transaction.
+//! The network domain's SQL: every table of the crate (`networks`, `subnets`, `ports`,
+//! `port_security_groups`, `ip_allocations`, `security_groups`, `security_group_rules`,
+//! `default_security_groups`, `network_quotas`) is read and written here and nowhere
+//! else. Loading resources (with their subnets, fixed IPs, rules), writing them back.
+//! SQL only; no policy here. Every write takes the caller's transaction; reads take
+//! it or a pooled connection ([`conn`]).
 
 use std::collections::HashMap;
 
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
+
+use ferrostack_core::Db;
 
 use crate::error::Result;
 use crate::model::{Network, Port, PortIp, Rule, SecurityGroup, Subnet};
+
+/// The connection the records functions run on: a transaction's (`&mut tx`) or a
+/// pooled one.
+pub(crate) type Conn = AnyConnection;
+
+/// A connection taken from the pool, for reads outside a transaction.
+pub(crate) type Pooled = PoolConnection<Any>;
+
+pub(crate) async fn conn(db: &Db) -> Result<Pooled> {
+    Ok(db.pool().acquire().await?)
+}
+
+/// Whether `e` is a database error of a write that lost a race (duplicate key,
+/// deadlock, serialization failure, busy or locked database).
+pub(crate) fn lost_race(e: &(dyn std::error::Error + 'static)) -> bool {
+    let Some(e) = e.downcast_ref::<sqlx::Error>() else {
+        return false;
+    };
+    if ferrostack_core::db::is_unique_violation(e) {
+        return true;
+    }
+    match e {
+        sqlx::Error::Database(d) => matches!(
+            d.code().as_deref(),
+            Some("40001" | "40P01" | "5" | "6" | "517" | "261")
+        ),
+        _ => false,
+    }
+}
 
 /// Whose rows a read considers.
 #[derive(Debug, Clone, Copy)]
@@ -380,6 +415,24 @@ pub async fn ip_holder(
     )
 }
 
+/// Whether another port than `port_id` on `network_id` has `mac`.
+pub async fn mac_held_by_other(
+    conn: &mut AnyConnection,
+    network_id: &str,
+    mac: &str,
+    port_id: &str,
+) -> Result<bool> {
+    Ok(
+        sqlx::query("SELECT id FROM ports WHERE network_id = $1 AND mac_address = $2 AND id <> $3")
+            .bind(network_id.to_string())
+            .bind(mac.to_string())
+            .bind(port_id.to_string())
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some(),
+    )
+}
+
 pub async fn mac_taken(conn: &mut AnyConnection, network_id: &str, mac: &str) -> Result<bool> {
     Ok(
         sqlx::query("SELECT id FROM ports WHERE network_id = $1 AND mac_address = $2")
@@ -446,6 +499,22 @@ pub async fn default_group_of(conn: &mut AnyConnection, project: &str) -> Result
             .map(|r| r.try_get::<String, _>("security_group_id"))
             .transpose()?,
     )
+}
+
+/// Records `group_id` as `project`'s default group.
+pub async fn set_default_group(
+    conn: &mut AnyConnection,
+    project: &str,
+    group_id: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO default_security_groups (project_id, security_group_id) VALUES ($1, $2)",
+    )
+    .bind(project.to_string())
+    .bind(group_id.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 pub async fn group(conn: &mut AnyConnection, id: &str) -> Result<Option<SecurityGroup>> {
@@ -555,6 +624,16 @@ pub async fn insert_rule(conn: &mut AnyConnection, r: &Rule) -> Result<()> {
     .bind(serde_json::to_string(r)?)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Writes a rule's document back (only its description changes).
+pub async fn update_rule(conn: &mut AnyConnection, r: &Rule) -> Result<()> {
+    sqlx::query("UPDATE security_group_rules SET doc = $2 WHERE id = $1")
+        .bind(r.id.clone())
+        .bind(serde_json::to_string(r)?)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

@@ -584,7 +584,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::model::Resource;
     use crate::service::{Kind, Settings};
+
+    fn port_of(r: Resource) -> Port {
+        match r {
+            Resource::Port(p) => p,
+            other => panic!("not a port: {other:?}"),
+        }
+    }
 
     fn ctx(project: &str, roles: &[&str]) -> RequestContext {
         RequestContext {
@@ -648,13 +656,10 @@ mod tests {
             .unwrap();
         assert_eq!(again, vifs);
         assert_eq!(n.vifs_of_server("s1").await.unwrap(), vifs);
-        let port = n
-            .show(&member, Kind::Port, &vifs[0].port_id, &[])
-            .await
-            .unwrap();
-        assert_eq!(port["status"], "ACTIVE");
-        assert_eq!(port["device_owner"], "compute:nova");
-        assert_eq!(port["security_groups"].as_array().unwrap().len(), 1);
+        let port = port_of(n.show(&member, Kind::Port, &vifs[0].port_id).await.unwrap());
+        assert_eq!(port.status, "ACTIVE");
+        assert_eq!(port.device_owner, "compute:nova");
+        assert_eq!(port.security_groups.len(), 1);
         n.release_for_server("s1").await.unwrap();
         n.release_for_server("s1").await.unwrap();
         assert!(n.vifs_of_server("s1").await.unwrap().is_empty());
@@ -684,7 +689,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let pid = port["id"].as_str().unwrap().to_string();
+        let pid = port.id().to_string();
         let by_port = NetworkRequest::List(vec![RequestedNetwork {
             network_id: None,
             port_id: Some(pid.clone()),
@@ -716,15 +721,11 @@ mod tests {
         assert_eq!(e.kind(), "PortInUse");
         assert_eq!(e.to_string(), format!("Port {pid} is still in use."));
         n.release_for_server("s2").await.unwrap();
-        let port = n.show(&member, Kind::Port, &pid, &[]).await.unwrap();
-        assert_eq!(port["device_id"], "");
-        assert_eq!(port["status"], "DOWN");
+        let port = port_of(n.show(&member, Kind::Port, &pid).await.unwrap());
+        assert_eq!(port.device_id, "");
+        assert_eq!(port.status, "DOWN");
         // a fixed IP: inside the network and free
-        let ip = port["fixed_ips"][0]["ip_address"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let ip = port.fixed_ips[0].ip_address.parse().unwrap();
         let by_ip = |addr| {
             NetworkRequest::List(vec![RequestedNetwork {
                 network_id: Some(private.id.clone()),

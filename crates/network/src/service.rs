@@ -4,13 +4,12 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use sqlx::AnyConnection;
 
 use ferrostack_core::{Db, RequestContext};
 
 use crate::error::{Error, Result};
-use crate::query::{ListQuery, Page};
-use crate::records::{self, Who};
+use crate::model::Resource;
+use crate::records::{self, Conn, Who};
 
 /// The network migrations, numbered in network's range (4_000_000+).
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
@@ -162,6 +161,10 @@ pub(crate) fn rule_not_found(id: &str) -> Error {
     )
 }
 
+fn wrap<T>(items: Vec<T>, f: fn(T) -> Resource) -> Vec<Resource> {
+    items.into_iter().map(f).collect()
+}
+
 /// How many times a write that lost a race is tried again.
 pub(crate) const RETRIES: u32 = 60;
 
@@ -187,51 +190,49 @@ impl Networks {
         &self.db
     }
 
-    pub(crate) async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
-        Ok(self.db.pool().acquire().await?)
+    pub(crate) async fn conn(&self) -> Result<records::Pooled> {
+        records::conn(&self.db).await
     }
 
     // --- generic operations (what the HTTP layer calls) --------------------------------
 
-    pub async fn list(&self, ctx: &RequestContext, kind: Kind, q: &ListQuery) -> Result<Page> {
+    /// Every resource of `kind` the caller may see; the API renders them and applies
+    /// the list query (`query::apply`).
+    pub async fn list(&self, ctx: &RequestContext, kind: Kind) -> Result<Vec<Resource>> {
         reader(ctx, &format!("get_{}", kind.singular()))?;
-        let items = match kind {
-            Kind::Network => self.list_networks(ctx).await?,
-            Kind::Subnet => self.list_subnets(ctx).await?,
-            Kind::Port => self.list_ports(ctx).await?,
-            Kind::SecurityGroup => self.list_groups(ctx).await?,
-            Kind::SecurityGroupRule => self.list_rules(ctx).await?,
-        };
-        crate::query::apply(items, q)
+        Ok(match kind {
+            Kind::Network => wrap(self.list_networks(ctx).await?, Resource::Network),
+            Kind::Subnet => wrap(self.list_subnets(ctx).await?, Resource::Subnet),
+            Kind::Port => wrap(self.list_ports(ctx).await?, Resource::Port),
+            Kind::SecurityGroup => wrap(self.list_groups(ctx).await?, Resource::SecurityGroup),
+            Kind::SecurityGroupRule => {
+                wrap(self.list_rules(ctx).await?, Resource::SecurityGroupRule)
+            }
+        })
     }
 
-    pub async fn show(
-        &self,
-        ctx: &RequestContext,
-        kind: Kind,
-        id: &str,
-        fields: &[String],
-    ) -> Result<Value> {
+    pub async fn show(&self, ctx: &RequestContext, kind: Kind, id: &str) -> Result<Resource> {
         reader(ctx, &format!("get_{}", kind.singular()))?;
-        let v = match kind {
-            Kind::Network => self.show_network(ctx, id).await?,
-            Kind::Subnet => self.show_subnet(ctx, id).await?,
-            Kind::Port => self.show_port(ctx, id).await?,
-            Kind::SecurityGroup => self.show_group(ctx, id).await?,
-            Kind::SecurityGroupRule => self.show_rule(ctx, id).await?,
-        };
-        Ok(crate::query::select_fields(v, fields))
+        Ok(match kind {
+            Kind::Network => Resource::Network(self.show_network(ctx, id).await?),
+            Kind::Subnet => Resource::Subnet(self.show_subnet(ctx, id).await?),
+            Kind::Port => Resource::Port(self.show_port(ctx, id).await?),
+            Kind::SecurityGroup => Resource::SecurityGroup(self.show_group(ctx, id).await?),
+            Kind::SecurityGroupRule => Resource::SecurityGroupRule(self.show_rule(ctx, id).await?),
+        })
     }
 
-    pub async fn create(&self, ctx: &RequestContext, kind: Kind, body: Value) -> Result<Value> {
+    pub async fn create(&self, ctx: &RequestContext, kind: Kind, body: Value) -> Result<Resource> {
         writer(ctx, &format!("create_{}", kind.singular()))?;
-        match kind {
-            Kind::Network => self.create_network(ctx, body).await,
-            Kind::Subnet => self.create_subnet(ctx, body).await,
-            Kind::Port => self.create_port(ctx, body).await,
-            Kind::SecurityGroup => self.create_group(ctx, body).await,
-            Kind::SecurityGroupRule => self.create_rule(ctx, body).await,
-        }
+        Ok(match kind {
+            Kind::Network => Resource::Network(self.create_network(ctx, body).await?),
+            Kind::Subnet => Resource::Subnet(self.create_subnet(ctx, body).await?),
+            Kind::Port => Resource::Port(self.create_port(ctx, body).await?),
+            Kind::SecurityGroup => Resource::SecurityGroup(self.create_group(ctx, body).await?),
+            Kind::SecurityGroupRule => {
+                Resource::SecurityGroupRule(self.create_rule(ctx, body).await?)
+            }
+        })
     }
 
     pub async fn update(
@@ -240,14 +241,16 @@ impl Networks {
         kind: Kind,
         id: &str,
         body: Value,
-    ) -> Result<Value> {
-        match kind {
-            Kind::Network => self.update_network(ctx, id, body).await,
-            Kind::Subnet => self.update_subnet(ctx, id, body).await,
-            Kind::Port => self.update_port(ctx, id, body).await,
-            Kind::SecurityGroup => self.update_group(ctx, id, body).await,
-            Kind::SecurityGroupRule => self.update_rule(ctx, id, body).await,
-        }
+    ) -> Result<Resource> {
+        Ok(match kind {
+            Kind::Network => Resource::Network(self.update_network(ctx, id, body).await?),
+            Kind::Subnet => Resource::Subnet(self.update_subnet(ctx, id, body).await?),
+            Kind::Port => Resource::Port(self.update_port(ctx, id, body).await?),
+            Kind::SecurityGroup => Resource::SecurityGroup(self.update_group(ctx, id, body).await?),
+            Kind::SecurityGroupRule => {
+                Resource::SecurityGroupRule(self.update_rule(ctx, id, body).await?)
+            }
+        })
     }
 
     pub async fn delete(&self, ctx: &RequestContext, kind: Kind, id: &str) -> Result<()> {
@@ -284,11 +287,7 @@ impl Networks {
             .collect()
     }
 
-    async fn limits(
-        &self,
-        conn: &mut AnyConnection,
-        project: &str,
-    ) -> Result<BTreeMap<String, i64>> {
+    async fn limits(&self, conn: &mut Conn, project: &str) -> Result<BTreeMap<String, i64>> {
         let mut out = self.defaults();
         for (_, r, limit) in records::quota_overrides(conn, Some(project)).await? {
             out.insert(r, limit);
@@ -299,7 +298,7 @@ impl Networks {
     /// 409 `OverQuota` when `project` may not have `adding` more `resource`s.
     pub(crate) async fn check_quota(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         project: &str,
         resource: &str,
         adding: i64,

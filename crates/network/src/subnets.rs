@@ -12,7 +12,7 @@ use ferrostack_core::time::unix_now;
 use crate::attrs::{self, Op, Spec};
 use crate::error::{Error, Result};
 use crate::ip::{self, Cidr, CidrError, PoolError, Range};
-use crate::model::{Network, Pool, Route, Subnet, render_subnet};
+use crate::model::{Network, Pool, Route, Subnet};
 use crate::records;
 use crate::service::{Networks, network_not_found, owns, subnet_not_found, who};
 
@@ -259,7 +259,7 @@ fn ipv6_mode(m: &Map<String, Value>, key: &str) -> Result<Option<String>> {
     }
 }
 
-fn render_pools(cidr: &Cidr, pools: &[Range]) -> Vec<Pool> {
+fn allocation_pools(cidr: &Cidr, pools: &[Range]) -> Vec<Pool> {
     pools
         .iter()
         .map(|r| Pool {
@@ -285,16 +285,16 @@ impl Networks {
         }
     }
 
-    pub(crate) async fn list_subnets(&self, ctx: &RequestContext) -> Result<Vec<Value>> {
+    pub(crate) async fn list_subnets(&self, ctx: &RequestContext) -> Result<Vec<Subnet>> {
         let subnets = records::subnets(&mut *self.conn().await?, who(ctx)).await?;
-        Ok(subnets.iter().map(render_subnet).collect())
+        Ok(subnets)
     }
 
-    pub(crate) async fn show_subnet(&self, ctx: &RequestContext, id: &str) -> Result<Value> {
-        Ok(render_subnet(&self.visible_subnet(ctx, id).await?.0))
+    pub(crate) async fn show_subnet(&self, ctx: &RequestContext, id: &str) -> Result<Subnet> {
+        Ok(self.visible_subnet(ctx, id).await?.0)
     }
 
-    pub(crate) async fn create_subnet(&self, ctx: &RequestContext, body: Value) -> Result<Value> {
+    pub(crate) async fn create_subnet(&self, ctx: &RequestContext, body: Value) -> Result<Subnet> {
         let m = attrs::body("subnet", body, SPEC, Op::Create)?;
         for required in ["network_id", "ip_version"] {
             if !m.contains_key(required) {
@@ -387,7 +387,7 @@ impl Networks {
             ip_version: version,
             cidr: cidr.to_string(),
             gateway_ip: gateway.map(|g| cidr.ip(g).to_string()),
-            allocation_pools: render_pools(&cidr, &pools),
+            allocation_pools: allocation_pools(&cidr, &pools),
             enable_dhcp: attrs::boolean(&m, "enable_dhcp")?.unwrap_or(true),
             dns_nameservers: parse_dns(&m)?.unwrap_or_default(),
             host_routes: parse_routes(&m, version)?.unwrap_or_default(),
@@ -401,7 +401,7 @@ impl Networks {
         crate::networks::check_tags(&s.tags)?;
         s.tags.dedup();
         self.insert_subnet(&s).await?;
-        Ok(render_subnet(&s))
+        Ok(s)
     }
 
     /// Writes a new subnet after the checks that need the network's other subnets.
@@ -431,7 +431,7 @@ impl Networks {
         ctx: &RequestContext,
         id: &str,
         body: Value,
-    ) -> Result<Value> {
+    ) -> Result<Subnet> {
         let m = attrs::body("subnet", body, SPEC, Op::Update)?;
         let (mut s, net) = self.visible_subnet(ctx, id).await?;
         crate::service::writer(ctx, "update_subnet")?;
@@ -465,13 +465,13 @@ impl Networks {
         let pools = parse_pools(&m, &cidr)?.unwrap_or_else(|| pools_of(&s));
         check_pools(&cidr, &pools, gateway)?;
         s.gateway_ip = gateway.map(|g| cidr.ip(g).to_string());
-        s.allocation_pools = render_pools(&cidr, &pools);
+        s.allocation_pools = allocation_pools(&cidr, &pools);
         s.updated_at = unix_now();
         s.revision_number += 1;
         let mut tx = self.db.begin_write().await?;
         records::put_subnet(&mut tx, &s, false).await?;
         tx.commit().await?;
-        Ok(render_subnet(&s))
+        Ok(s)
     }
 
     pub(crate) async fn delete_subnet(&self, ctx: &RequestContext, id: &str) -> Result<()> {

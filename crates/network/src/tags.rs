@@ -11,15 +11,7 @@ use crate::service::{Kind, Networks, owns, writer};
 impl Networks {
     /// The tags of a resource the caller sees.
     pub async fn tags(&self, ctx: &RequestContext, kind: Kind, id: &str) -> Result<Vec<String>> {
-        let v = self.show(ctx, kind, id, &[]).await?;
-        Ok(v.get("tags")
-            .and_then(|t| t.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(self.show(ctx, kind, id).await?.tags().to_vec())
     }
 
     /// Changes a resource's tags with `f`; returns the new tags.
@@ -31,14 +23,9 @@ impl Networks {
         f: impl FnOnce(&mut Vec<String>) -> Result<()>,
     ) -> Result<Vec<String>> {
         // visibility first (404), then the right to change it (403)
-        let shown = self.show(ctx, kind, id, &[]).await?;
+        let shown = self.show(ctx, kind, id).await?;
         writer(ctx, &format!("update_{}", kind.singular()))?;
-        let project = shown
-            .get("project_id")
-            .and_then(|p| p.as_str())
-            .unwrap_or_default()
-            .to_string();
-        if !owns(ctx, &project) {
+        if !owns(ctx, shown.project_id()) {
             return Err(Error::policy(&format!(
                 "rule:update_{}_tags",
                 kind.plural()

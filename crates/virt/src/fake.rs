@@ -132,28 +132,41 @@ impl FakeDriver {
         Ok(())
     }
 
-    fn persist(&self, g: &Guest) -> Result<()> {
-        if let Some(dir) = &self.cfg.state_dir {
-            let bytes = serde_json::to_vec(g).map_err(std::io::Error::other)?;
-            let tmp = dir.join(format!(".{}.tmp", g.uuid));
+    /// Writes the guest's file (a temporary file renamed over the old one), off the
+    /// async reactor.
+    async fn persist(&self, g: &Guest) -> Result<()> {
+        let Some(dir) = self.cfg.state_dir.clone() else {
+            return Ok(());
+        };
+        let bytes = serde_json::to_vec(g).map_err(std::io::Error::other)?;
+        let uuid = g.uuid.clone();
+        tokio::task::spawn_blocking(move || {
+            let tmp = dir.join(format!(".{uuid}.tmp"));
             std::fs::write(&tmp, bytes)?;
-            std::fs::rename(&tmp, dir.join(format!("{}.json", g.uuid)))?;
-        }
+            std::fs::rename(&tmp, dir.join(format!("{uuid}.json")))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
         Ok(())
     }
 
-    fn unpersist(&self, uuid: &str) -> Result<()> {
-        if let Some(dir) = &self.cfg.state_dir {
-            match std::fs::remove_file(dir.join(format!("{uuid}.json"))) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-                _ => {}
-            }
-        }
+    /// Removes the guest's file, off the async reactor.
+    async fn unpersist(&self, uuid: &str) -> Result<()> {
+        let Some(dir) = self.cfg.state_dir.clone() else {
+            return Ok(());
+        };
+        let path = dir.join(format!("{uuid}.json"));
+        tokio::task::spawn_blocking(move || match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .await
+        .map_err(std::io::Error::other)??;
         Ok(())
     }
 
     /// Moves a guest from one of `from` power states to `to`.
-    fn transition(
+    async fn transition(
         &self,
         op: &'static str,
         uuid: &str,
@@ -161,26 +174,27 @@ impl FakeDriver {
         to: PowerState,
         line: &str,
     ) -> Result<()> {
-        let mut guests = self.guests();
-        let g = guests
-            .get_mut(uuid)
-            .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
-        self.check_fail(op, uuid, Some(g))?;
-        if g.power_state == to {
-            return Ok(());
-        }
-        if !from.contains(&g.power_state) {
-            return Err(DriverError::InvalidState {
-                op,
-                uuid: uuid.to_string(),
-                state: g.power_state,
-            });
-        }
-        g.power_state = to;
-        g.console.push(line.to_string());
-        let g = g.clone();
-        drop(guests);
-        self.persist(&g)
+        let changed = {
+            let mut guests = self.guests();
+            let g = guests
+                .get_mut(uuid)
+                .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
+            self.check_fail(op, uuid, Some(g))?;
+            if g.power_state == to {
+                return Ok(());
+            }
+            if !from.contains(&g.power_state) {
+                return Err(DriverError::InvalidState {
+                    op,
+                    uuid: uuid.to_string(),
+                    state: g.power_state,
+                });
+            }
+            g.power_state = to;
+            g.console.push(line.to_string());
+            g.clone()
+        };
+        self.persist(&changed).await
     }
 
     fn info(g: &Guest) -> InstanceInfo {
@@ -230,7 +244,7 @@ impl Driver for FakeDriver {
         if !self.cfg.spawn_delay.is_zero() {
             tokio::time::sleep(self.cfg.spawn_delay).await;
         }
-        self.persist(&probe)?;
+        self.persist(&probe).await?;
         let info = Self::info(&probe);
         self.guests().insert(spec.uuid.clone(), probe);
         Ok(info)
@@ -239,7 +253,7 @@ impl Driver for FakeDriver {
     async fn destroy(&self, uuid: &str) -> Result<()> {
         let g = self.guests().get(uuid).cloned();
         self.check_fail("destroy", uuid, g.as_ref())?;
-        self.unpersist(uuid)?;
+        self.unpersist(uuid).await?;
         self.guests().remove(uuid);
         Ok(())
     }
@@ -256,6 +270,7 @@ impl Driver for FakeDriver {
             PowerState::Running,
             "fake: powered on",
         )
+        .await
     }
 
     async fn power_off(&self, uuid: &str) -> Result<()> {
@@ -272,29 +287,31 @@ impl Driver for FakeDriver {
             PowerState::Shutdown,
             "fake: powered off",
         )
+        .await
     }
 
     async fn reboot(&self, uuid: &str, hard: bool) -> Result<()> {
-        let mut guests = self.guests();
-        let g = guests
-            .get_mut(uuid)
-            .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
-        self.check_fail("reboot", uuid, Some(g))?;
-        if !hard && g.power_state != PowerState::Running {
-            return Err(DriverError::InvalidState {
-                op: "reboot",
-                uuid: uuid.to_string(),
-                state: g.power_state,
-            });
-        }
-        g.power_state = PowerState::Running;
-        g.console.push(format!(
-            "fake: {} reboot",
-            if hard { "hard" } else { "soft" }
-        ));
-        let g = g.clone();
-        drop(guests);
-        self.persist(&g)
+        let rebooted = {
+            let mut guests = self.guests();
+            let g = guests
+                .get_mut(uuid)
+                .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
+            self.check_fail("reboot", uuid, Some(g))?;
+            if !hard && g.power_state != PowerState::Running {
+                return Err(DriverError::InvalidState {
+                    op: "reboot",
+                    uuid: uuid.to_string(),
+                    state: g.power_state,
+                });
+            }
+            g.power_state = PowerState::Running;
+            g.console.push(format!(
+                "fake: {} reboot",
+                if hard { "hard" } else { "soft" }
+            ));
+            g.clone()
+        };
+        self.persist(&rebooted).await
     }
 
     async fn pause(&self, uuid: &str) -> Result<()> {
@@ -305,6 +322,7 @@ impl Driver for FakeDriver {
             PowerState::Paused,
             "fake: paused",
         )
+        .await
     }
 
     async fn unpause(&self, uuid: &str) -> Result<()> {
@@ -315,6 +333,7 @@ impl Driver for FakeDriver {
             PowerState::Running,
             "fake: unpaused",
         )
+        .await
     }
 
     async fn suspend(&self, uuid: &str) -> Result<()> {
@@ -325,6 +344,7 @@ impl Driver for FakeDriver {
             PowerState::Suspended,
             "fake: suspended",
         )
+        .await
     }
 
     async fn resume(&self, uuid: &str) -> Result<()> {
@@ -335,6 +355,7 @@ impl Driver for FakeDriver {
             PowerState::Running,
             "fake: resumed",
         )
+        .await
     }
 
     async fn set_admin_password(&self, uuid: &str, user: &str, password: &str) -> Result<()> {
@@ -352,7 +373,7 @@ impl Driver for FakeDriver {
         }
         g.passwords.insert(user.to_string(), password.to_string());
         g.console.push(format!("fake: password of {user} changed"));
-        self.persist(&g)?;
+        self.persist(&g).await?;
         self.guests().insert(uuid.to_string(), g);
         Ok(())
     }
@@ -376,18 +397,19 @@ impl Driver for FakeDriver {
     }
 
     async fn resize(&self, uuid: &str, vcpus: i64, memory_mb: i64, root_gb: i64) -> Result<()> {
-        let mut guests = self.guests();
-        let g = guests
-            .get_mut(uuid)
-            .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
-        self.check_fail("resize", uuid, Some(g))?;
-        g.vcpus = vcpus;
-        g.memory_mb = memory_mb;
-        g.root_gb = root_gb;
-        g.console.push("fake: resized".into());
-        let g = g.clone();
-        drop(guests);
-        self.persist(&g)
+        let resized = {
+            let mut guests = self.guests();
+            let g = guests
+                .get_mut(uuid)
+                .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
+            self.check_fail("resize", uuid, Some(g))?;
+            g.vcpus = vcpus;
+            g.memory_mb = memory_mb;
+            g.root_gb = root_gb;
+            g.console.push("fake: resized".into());
+            g.clone()
+        };
+        self.persist(&resized).await
     }
 
     async fn console_output(&self, uuid: &str, tail_lines: Option<usize>) -> Result<String> {

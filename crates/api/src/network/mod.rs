@@ -1,5 +1,6 @@
 //! Neutron v2.0 (subset) over HTTP. Handlers extract, call
-//! [`Networks`](ferrostack_network::Networks) and render Neutron's JSON; errors go
+//! [`Networks`](ferrostack_network::Networks) and render Neutron's JSON (`views.rs`,
+//! then the list query: filters, sorting, paging, `fields`); errors go
 //! through the Neutron dialect. One set of generic handlers serves every collection
 //! (`networks`, `subnets`, `ports`, `security-groups`, `security-group-rules`).
 
@@ -7,6 +8,7 @@ mod discovery;
 mod extensions;
 mod quotas;
 mod resources;
+mod views;
 
 use axum::Router;
 use axum::http::StatusCode;

@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use ferrostack_network::{Error, ListQuery};
+use ferrostack_network::{Error, ListQuery, query};
 
+use super::views::render;
 use super::{ApiResult, json_body, kind_of, query_pairs};
 use crate::AppState;
 use crate::auth::Caller;
@@ -31,7 +32,9 @@ pub async fn list(
     let kind = kind_of(&coll)?;
     let pairs = query_pairs(q.as_deref());
     let query = ListQuery::parse(&pairs)?;
-    let page = s.network.list(c.ctx(), kind, &query).await?;
+    let admin = c.ctx().is_admin();
+    let items = s.network.list(c.ctx(), kind).await?;
+    let page = query::apply(items.iter().map(|r| render(r, admin)).collect(), &query)?;
     let mut body = json!({ kind.plural(): page.items });
     if let Some(limit) = query.limit {
         let kept: Vec<(String, String)> = pairs
@@ -90,7 +93,8 @@ pub async fn show(
         .filter(|(k, _)| k == "fields")
         .map(|(_, v)| v)
         .collect();
-    let v = s.network.show(c.ctx(), kind, &id, &fields).await?;
+    let r = s.network.show(c.ctx(), kind, &id).await?;
+    let v = query::select_fields(render(&r, c.ctx().is_admin()), &fields);
     Ok(axum::Json(json!({ kind.singular(): v })).into_response())
 }
 
@@ -101,7 +105,8 @@ pub async fn create(
     body: Bytes,
 ) -> ApiResult {
     let kind = kind_of(&coll)?;
-    let v = s.network.create(c.ctx(), kind, json_body(&body)?).await?;
+    let r = s.network.create(c.ctx(), kind, json_body(&body)?).await?;
+    let v = render(&r, c.ctx().is_admin());
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({ kind.singular(): v })),
@@ -116,10 +121,11 @@ pub async fn update(
     body: Bytes,
 ) -> ApiResult {
     let kind = kind_of(&coll)?;
-    let v = s
+    let r = s
         .network
         .update(c.ctx(), kind, &id, json_body(&body)?)
         .await?;
+    let v = render(&r, c.ctx().is_admin());
     Ok(axum::Json(json!({ kind.singular(): v })).into_response())
 }
 

@@ -40,6 +40,9 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error("unexpected column value: {0}")]
     Column(String),
+    /// The blocking task of a native read panicked or was cancelled.
+    #[error("database read task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -194,7 +194,7 @@ where
         let readers = readers.clone();
         return tokio::task::spawn_blocking(move || readers.fold(&sql, &params, init, f))
             .await
-            .map_err(|e| E::from(DbError::Column(format!("read task failed: {e}"))))?;
+            .map_err(|e| E::from(DbError::Task(e)))?;
     }
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for p in params {

@@ -1,11 +1,17 @@
-//! Image rows in the database: reading whole records (core columns, properties,
-//! tags), writing them back, and image members. SQL only; no policy here.
+//! The image domain's SQL: the tables `images`, `image_properties`, `image_tags` and
+//! `image_members` are read and written here (whole records: core columns, properties,
+//! tags; members), `image_tasks` in [`tasks`]. SQL only; no policy here. The rest of
+//! the crate passes a [`Tx`] or a pooled connection ([`conn`]) through.
+
+pub(crate) mod tasks;
 
 use std::collections::{BTreeMap, HashMap};
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Row, Transaction};
 
+use ferrostack_core::Db;
 use ferrostack_core::db::get_bool;
 
 use crate::error::{Error, Result};
@@ -14,6 +20,14 @@ use crate::model::{Image, Member, MemberStatus, Visibility};
 const COLUMNS: &str = "id, name, status, visibility, protected, os_hidden, owner, checksum, \
      os_hash_algo, os_hash_value, size, virtual_size, min_disk, min_ram, disk_format, \
      container_format, location, created_at_us, updated_at_us";
+
+/// A write transaction (`Db::begin_write`), as the records functions take it.
+pub(crate) type Tx = Transaction<'static, Any>;
+
+/// A connection from the pool, for reads outside a transaction.
+pub(crate) async fn conn(db: &Db) -> Result<PoolConnection<Any>> {
+    Ok(db.pool().acquire().await?)
+}
 
 fn corrupt(what: &str, value: &str) -> Error {
     Error::Internal(format!("database holds an invalid image {what}: {value:?}").into())
@@ -166,7 +180,7 @@ fn bind_columns<'q>(q: AnyQuery<'q>, im: &'q Image) -> AnyQuery<'q> {
 }
 
 /// Inserts a new image with its properties and tags.
-pub async fn insert(tx: &mut Transaction<'static, Any>, im: &Image) -> Result<()> {
+pub async fn insert(tx: &mut Tx, im: &Image) -> Result<()> {
     let sql = format!(
         "INSERT INTO images ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
          $12, $13, $14, $15, $16, $17, $18, $19)"
@@ -180,7 +194,7 @@ pub async fn insert(tx: &mut Transaction<'static, Any>, im: &Image) -> Result<()
 }
 
 /// Writes every attribute of an existing image back (properties and tags replaced).
-pub async fn save(tx: &mut Transaction<'static, Any>, im: &Image) -> Result<()> {
+pub async fn save(tx: &mut Tx, im: &Image) -> Result<()> {
     bind_columns(
         sqlx::query(
             "UPDATE images SET name = $2, status = $3, visibility = $4, protected = $5, \
@@ -204,7 +218,7 @@ pub async fn save(tx: &mut Transaction<'static, Any>, im: &Image) -> Result<()> 
     write_children(tx, im).await
 }
 
-async fn write_children(tx: &mut Transaction<'static, Any>, im: &Image) -> Result<()> {
+async fn write_children(tx: &mut Tx, im: &Image) -> Result<()> {
     for (k, v) in &im.properties {
         sqlx::query("INSERT INTO image_properties (image_id, name, value) VALUES ($1, $2, $3)")
             .bind(&im.id)
@@ -224,7 +238,7 @@ async fn write_children(tx: &mut Transaction<'static, Any>, im: &Image) -> Resul
 }
 
 /// Removes an image row (properties, tags and members go with it).
-pub async fn delete(tx: &mut Transaction<'static, Any>, id: &str) -> Result<()> {
+pub async fn delete(tx: &mut Tx, id: &str) -> Result<()> {
     for table in ["image_properties", "image_tags", "image_members"] {
         sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE image_id = $1"
@@ -251,33 +265,31 @@ fn member_from_row(r: &AnyRow) -> Result<Member> {
     })
 }
 
-pub async fn members<'e, E>(conn: E, image_id: &str) -> Result<Vec<Member>>
-where
-    E: Executor<'e, Database = Any>,
-{
+pub async fn members(conn: &mut AnyConnection, image_id: &str) -> Result<Vec<Member>> {
     sqlx::query(
         "SELECT image_id, member, status, created_at_us, updated_at_us FROM image_members \
          WHERE image_id = $1 ORDER BY created_at_us, member",
     )
     .bind(image_id)
-    .fetch_all(conn)
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(member_from_row)
     .collect()
 }
 
-pub async fn member<'e, E>(conn: E, image_id: &str, member: &str) -> Result<Option<Member>>
-where
-    E: Executor<'e, Database = Any>,
-{
+pub async fn member(
+    conn: &mut AnyConnection,
+    image_id: &str,
+    member: &str,
+) -> Result<Option<Member>> {
     sqlx::query(
         "SELECT image_id, member, status, created_at_us, updated_at_us FROM image_members \
          WHERE image_id = $1 AND member = $2",
     )
     .bind(image_id)
     .bind(member)
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await?
     .as_ref()
     .map(member_from_row)
@@ -285,14 +297,14 @@ where
 }
 
 /// The membership status of every shared image `project` is a member of.
-pub async fn memberships<'e, E>(conn: E, project: &str) -> Result<HashMap<String, MemberStatus>>
-where
-    E: Executor<'e, Database = Any>,
-{
+pub async fn memberships(
+    conn: &mut AnyConnection,
+    project: &str,
+) -> Result<HashMap<String, MemberStatus>> {
     let mut out = HashMap::new();
     for r in sqlx::query("SELECT image_id, status FROM image_members WHERE member = $1")
         .bind(project)
-        .fetch_all(conn)
+        .fetch_all(&mut *conn)
         .await?
     {
         let status: String = r.try_get("status")?;
@@ -304,12 +316,7 @@ where
     Ok(out)
 }
 
-pub async fn put_member(
-    tx: &mut Transaction<'static, Any>,
-    m: &Member,
-    now_us: i64,
-    insert: bool,
-) -> Result<()> {
+pub async fn put_member(tx: &mut Tx, m: &Member, now_us: i64, insert: bool) -> Result<()> {
     let sql = if insert {
         "INSERT INTO image_members (image_id, member, status, created_at_us, updated_at_us) \
          VALUES ($1, $2, $3, $4, $4)"
@@ -326,11 +333,7 @@ pub async fn put_member(
     Ok(())
 }
 
-pub async fn delete_member(
-    tx: &mut Transaction<'static, Any>,
-    image_id: &str,
-    member: &str,
-) -> Result<()> {
+pub async fn delete_member(tx: &mut Tx, image_id: &str, member: &str) -> Result<()> {
     sqlx::query("DELETE FROM image_members WHERE image_id = $1 AND member = $2")
         .bind(image_id)
         .bind(member)
@@ -340,15 +343,36 @@ pub async fn delete_member(
 }
 
 /// Images of a project and their total size (quotas).
-pub async fn usage<'e, E>(conn: E, owner: &str) -> Result<(i64, i64)>
-where
-    E: Executor<'e, Database = Any>,
-{
+pub async fn usage(conn: &mut AnyConnection, owner: &str) -> Result<(i64, i64)> {
     let r = sqlx::query(
         "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM images WHERE owner = $1",
     )
     .bind(owner)
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await?;
     Ok((r.try_get("n")?, r.try_get("bytes")?))
+}
+
+/// Start-up: uploads and imports cut by a crash go back to `queued` (their size
+/// forgotten); how many.
+pub async fn requeue_interrupted(tx: &mut Tx) -> Result<u64> {
+    let mut stuck = 0;
+    for sql in [
+        // an upload or an import cut by the crash: its bytes are not in the store
+        "UPDATE images SET status = 'queued', size = NULL WHERE status IN ('saving', 'importing')",
+        "UPDATE images SET status = 'queued', size = NULL WHERE status = 'uploading'",
+    ] {
+        stuck += sqlx::query(sql).execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(stuck)
+}
+
+/// An image back to `queued` (size forgotten) if it is still in status `from`.
+pub async fn requeue_if(tx: &mut Tx, id: &str, from: &str) -> Result<()> {
+    sqlx::query("UPDATE images SET status = 'queued', size = NULL WHERE id = $1 AND status = $2")
+        .bind(id)
+        .bind(from)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
