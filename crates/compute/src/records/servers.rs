@@ -283,3 +283,173 @@ pub async fn at_rest_on_host(conn: &mut AnyConnection, host: &str) -> Result<Vec
         .await?;
     rows.iter().map(from_row).collect()
 }
+
+/// A column a server list filters or sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Col {
+    Id,
+    ProjectId,
+    UserId,
+    Name,
+    VmState,
+    TaskState,
+    PowerState,
+    Host,
+    AvailabilityZone,
+    FlavorId,
+    ImageRef,
+    ReservationId,
+    LaunchIndex,
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl Col {
+    fn sql(self) -> &'static str {
+        match self {
+            Col::Id => "id",
+            Col::ProjectId => "project_id",
+            Col::UserId => "user_id",
+            Col::Name => "name",
+            Col::VmState => "vm_state",
+            Col::TaskState => "task_state",
+            Col::PowerState => "power_state",
+            Col::Host => "host",
+            Col::AvailabilityZone => "availability_zone",
+            Col::FlavorId => "flavor_id",
+            Col::ImageRef => "image_ref",
+            Col::ReservationId => "reservation_id",
+            Col::LaunchIndex => "launch_index",
+            Col::CreatedAt => "created_at_us",
+            Col::UpdatedAt => "updated_at_us",
+        }
+    }
+}
+
+/// One condition of a list read; the conditions of a read all hold.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    Eq(Col, String),
+    Deleted(bool),
+    Locked(bool),
+    UpdatedFrom(i64),
+    UpdatedUntil(i64),
+    VmStateIn(Vec<VmState>),
+    /// Keyset paging in the default order (newest first): rows after this one.
+    Before {
+        created_at_us: i64,
+        id: String,
+    },
+}
+
+/// A server list read: which columns, which rows, in which order, how many.
+pub struct ListRead<'a> {
+    pub columns: &'static str,
+    pub conds: &'a [Cond],
+    /// Columns and whether descending.
+    pub order: &'a [(Col, bool)],
+    pub limit: Option<usize>,
+}
+
+impl ListRead<'_> {
+    /// The one SQL text (both databases) and its parameters.
+    pub fn sql(&self) -> (String, Vec<Param>) {
+        let mut params: Vec<Param> = Vec::new();
+        let mut arg = |p: Param| {
+            params.push(p);
+            format!("${}", params.len())
+        };
+        let mut wh: Vec<String> = Vec::with_capacity(self.conds.len());
+        for c in self.conds {
+            wh.push(match c {
+                Cond::Eq(col, v) => format!("{} = {}", col.sql(), arg(Param::Text(v.clone()))),
+                Cond::Deleted(d) => format!("deleted = {}", arg(Param::Bool(*d))),
+                Cond::Locked(l) => format!("locked = {}", arg(Param::Bool(*l))),
+                Cond::UpdatedFrom(us) => format!("updated_at_us >= {}", arg(Param::Int(*us))),
+                Cond::UpdatedUntil(us) => format!("updated_at_us <= {}", arg(Param::Int(*us))),
+                Cond::VmStateIn(states) => {
+                    let list: Vec<String> = states
+                        .iter()
+                        .map(|v| arg(Param::Text(v.as_str().to_owned())))
+                        .collect();
+                    format!("vm_state IN ({})", list.join(", "))
+                }
+                Cond::Before { created_at_us, id } => {
+                    let a = arg(Param::Int(*created_at_us));
+                    let b = arg(Param::Text(id.clone()));
+                    format!("(created_at_us < {a} OR (created_at_us = {a} AND id < {b}))")
+                }
+            });
+        }
+        let mut sql = format!("SELECT {} FROM servers", self.columns);
+        if !wh.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&wh.join(" AND "));
+        }
+        if !self.order.is_empty() {
+            let order: Vec<String> = self
+                .order
+                .iter()
+                .map(|(c, desc)| format!("{} {}", c.sql(), if *desc { "DESC" } else { "ASC" }))
+                .collect();
+            sql.push_str(" ORDER BY ");
+            sql.push_str(&order.join(", "));
+        }
+        if let Some(n) = self.limit {
+            let a = arg(Param::Int(n as i64));
+            sql.push_str(&format!(" LIMIT {a}"));
+        }
+        (sql, params)
+    }
+}
+
+/// A project's servers, oldest first, with those deleted since `deleted_since_us`.
+pub async fn of_project(db: &Db, project: &str, deleted_since_us: i64) -> Result<Vec<Server>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM servers WHERE project_id = $1 \
+         AND (deleted = $2 OR deleted_at_us >= $3) ORDER BY created_at_us, id"
+    );
+    let params = vec![
+        Param::Text(project.to_owned()),
+        Param::Bool(false),
+        Param::Int(deleted_since_us),
+    ];
+    db.fold(sql, params, Vec::new(), |acc, r| {
+        acc.push(decode(r)?);
+        Ok::<_, Error>(ControlFlow::Continue(()))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_read_is_one_sql_text_with_numbered_parameters() {
+        let conds = [
+            Cond::Eq(Col::ProjectId, "p".into()),
+            Cond::Deleted(false),
+            Cond::VmStateIn(vec![VmState::Active, VmState::Stopped]),
+            Cond::Before {
+                created_at_us: 7,
+                id: "x".into(),
+            },
+        ];
+        let read = ListRead {
+            columns: NAME_COLUMNS,
+            conds: &conds,
+            order: &[(Col::CreatedAt, true), (Col::Id, true)],
+            limit: Some(11),
+        };
+        let (sql, params) = read.sql();
+        assert_eq!(
+            sql,
+            "SELECT id, name FROM servers WHERE project_id = $1 AND deleted = $2 \
+             AND vm_state IN ($3, $4) AND (created_at_us < $5 OR (created_at_us = $5 AND id < $6)) \
+             ORDER BY created_at_us DESC, id DESC LIMIT $7"
+        );
+        assert_eq!(params.len(), 7);
+        assert!(matches!(params[6], Param::Int(11)));
+    }
+}

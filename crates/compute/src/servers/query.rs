@@ -12,7 +12,7 @@ use ferrostack_core::RequestContext;
 use ferrostack_core::db::{Db, Param};
 
 use crate::error::{Error, Result};
-use crate::records::servers::{self as records, COLUMNS};
+use crate::records::servers::{self as records, COLUMNS, Col, Cond, ListRead};
 use crate::servers::model::{Server, ServerName, vm_states_for_status};
 use crate::servers::page::{Batch, BatchSender, Batches, Page};
 use crate::service::Compute;
@@ -145,12 +145,7 @@ impl Compute {
         mv: ApiVersion,
     ) -> Result<Batches<T>> {
         let admin = ctx.is_admin();
-        let mut wh: Vec<String> = Vec::new();
-        let mut binds: Vec<Param> = Vec::new();
-        let arg = |b: Param, binds: &mut Vec<Param>| {
-            binds.push(b);
-            format!("${}", binds.len())
-        };
+        let mut conds: Vec<Cond> = Vec::new();
 
         let all_tenants = q
             .get("all_tenants")
@@ -164,13 +159,11 @@ impl Compute {
         let project_filter = q.get("project_id").or(q.get("tenant_id"));
         if admin && (all_tenants || project_filter.is_some()) {
             if let Some(p) = project_filter {
-                let a = arg(Param::Text(p.to_string()), &mut binds);
-                wh.push(format!("project_id = {a}"));
+                conds.push(Cond::Eq(Col::ProjectId, p.to_string()));
             }
         } else {
             let p = ctx.project_id().unwrap_or("").to_string();
-            let a = arg(Param::Text(p), &mut binds);
-            wh.push(format!("project_id = {a}"));
+            conds.push(Cond::Eq(Col::ProjectId, p));
         }
 
         let changes_since = match q.get("changes-since") {
@@ -198,19 +191,15 @@ impl Compute {
         }
         let want_deleted = admin && q.get("deleted").is_some_and(truthy);
         if want_deleted {
-            let a = arg(Param::Bool(true), &mut binds);
-            wh.push(format!("deleted = {a}"));
+            conds.push(Cond::Deleted(true));
         } else if changes_since.is_none() && changes_before.is_none() {
-            let a = arg(Param::Bool(false), &mut binds);
-            wh.push(format!("deleted = {a}"));
+            conds.push(Cond::Deleted(false));
         }
         if let Some(t) = changes_since {
-            let a = arg(Param::Int(t * 1_000_000), &mut binds);
-            wh.push(format!("updated_at_us >= {a}"));
+            conds.push(Cond::UpdatedFrom(t * 1_000_000));
         }
         if let Some(t) = changes_before {
-            let a = arg(Param::Int(t * 1_000_000 + 999_999), &mut binds);
-            wh.push(format!("updated_at_us <= {a}"));
+            conds.push(Cond::UpdatedUntil(t * 1_000_000 + 999_999));
         }
 
         // status: Nova maps it back to vm states; an unknown one is 400 from 2.38.
@@ -234,18 +223,14 @@ impl Compute {
             if vms.is_empty() {
                 return Ok(Batches::empty(0));
             }
-            let list: Vec<String> = vms
-                .iter()
-                .map(|v| arg(Param::Text(v.as_str().to_string()), &mut binds))
-                .collect();
-            wh.push(format!("vm_state IN ({})", list.join(", ")));
+            conds.push(Cond::VmStateIn(vms));
             status_filter = Some(names);
         }
         for (param, col) in [
-            ("flavor", "flavor_id"),
-            ("reservation_id", "reservation_id"),
-            ("availability_zone", "availability_zone"),
-            ("uuid", "id"),
+            ("flavor", Col::FlavorId),
+            ("reservation_id", Col::ReservationId),
+            ("availability_zone", Col::AvailabilityZone),
+            ("uuid", Col::Id),
         ] {
             if let Some(v) = q.get(param) {
                 let v = if param == "flavor" {
@@ -257,8 +242,7 @@ impl Compute {
                 } else {
                     v.to_string()
                 };
-                let a = arg(Param::Text(v), &mut binds);
-                wh.push(format!("{col} = {a}"));
+                conds.push(Cond::Eq(col, v));
             }
         }
         if let Some(v) = q.get("image") {
@@ -268,20 +252,21 @@ impl Compute {
                 .next()
                 .unwrap_or(v)
                 .to_string();
-            let a = arg(Param::Text(id), &mut binds);
-            wh.push(format!("image_ref = {a}"));
+            conds.push(Cond::Eq(Col::ImageRef, id));
         }
         if admin {
-            for (param, col) in [("host", "host"), ("node", "host"), ("user_id", "user_id")] {
+            for (param, col) in [
+                ("host", Col::Host),
+                ("node", Col::Host),
+                ("user_id", Col::UserId),
+            ] {
                 if let Some(v) = q.get(param) {
-                    let a = arg(Param::Text(v.to_string()), &mut binds);
-                    wh.push(format!("{col} = {a}"));
+                    conds.push(Cond::Eq(col, v.to_string()));
                 }
             }
         }
         if let Some(v) = q.get("locked").filter(|_| mv.at_least(2, 73)) {
-            let a = arg(Param::Bool(truthy(v)), &mut binds);
-            wh.push(format!("locked = {a}"));
+            conds.push(Cond::Locked(truthy(v)));
         }
 
         // In-memory filters.
@@ -334,23 +319,23 @@ impl Compute {
         // Sorting.
         let sort_keys = q.all("sort_key");
         let sort_dirs = q.all("sort_dir");
-        let mut sort: Vec<(String, bool)> = Vec::new();
+        let mut sort: Vec<(Col, bool)> = Vec::new();
         for (i, k) in sort_keys.iter().enumerate() {
             let col = match *k {
-                "created_at" => "created_at_us",
-                "updated_at" => "updated_at_us",
-                "display_name" | "name" => "name",
-                "uuid" | "id" => "id",
-                "vm_state" => "vm_state",
-                "task_state" => "task_state",
-                "power_state" => "power_state",
-                "launch_index" => "launch_index",
-                "availability_zone" => "availability_zone",
-                "project_id" => "project_id",
-                "user_id" => "user_id",
-                "image_ref" => "image_ref",
-                "instance_type_id" | "flavor" => "flavor_id",
-                "host" | "node" if admin => "host",
+                "created_at" => Col::CreatedAt,
+                "updated_at" => Col::UpdatedAt,
+                "display_name" | "name" => Col::Name,
+                "uuid" | "id" => Col::Id,
+                "vm_state" => Col::VmState,
+                "task_state" => Col::TaskState,
+                "power_state" => Col::PowerState,
+                "launch_index" => Col::LaunchIndex,
+                "availability_zone" => Col::AvailabilityZone,
+                "project_id" => Col::ProjectId,
+                "user_id" => Col::UserId,
+                "image_ref" => Col::ImageRef,
+                "instance_type_id" | "flavor" => Col::FlavorId,
+                "host" | "node" if admin => Col::Host,
                 "host" | "node" => {
                     return Err(Error::Forbidden(format!(
                         "Only administrators can sort servers by {k}"
@@ -372,16 +357,16 @@ impl Compute {
                     )));
                 }
             };
-            sort.push((col.to_string(), desc));
+            sort.push((col, desc));
         }
         let default_sort =
-            sort.is_empty() || (sort.len() == 1 && sort[0].0 == "created_at_us" && sort[0].1);
+            sort.is_empty() || (sort.len() == 1 && sort[0].0 == Col::CreatedAt && sort[0].1);
         if sort.is_empty() {
-            sort.push(("created_at_us".into(), true));
+            sort.push((Col::CreatedAt, true));
         }
-        if !sort.iter().any(|(c, _)| c == "id") {
+        if !sort.iter().any(|(c, _)| *c == Col::Id) {
             let d = sort[0].1;
-            sort.push(("id".into(), d));
+            sort.push((Col::Id, d));
         }
 
         let max = self.settings.compute.max_limit.max(1);
@@ -416,29 +401,19 @@ impl Compute {
         // and sort here.
         let keyset = default_sort;
         let sql_limit = keyset && !in_memory;
-        let columns = if sql_limit { T::COLUMNS } else { COLUMNS };
-        let mut sql = format!("SELECT {columns} FROM servers");
         if keyset && let Some(m) = &marker {
-            let a = arg(Param::Int(m.created_at_us), &mut binds);
-            let b = arg(Param::Text(m.id.clone()), &mut binds);
-            wh.push(format!(
-                "(created_at_us < {a} OR (created_at_us = {a} AND id < {b}))"
-            ));
+            conds.push(Cond::Before {
+                created_at_us: m.created_at_us,
+                id: m.id.clone(),
+            });
         }
-        if !wh.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&wh.join(" AND "));
+        let (sql, binds) = ListRead {
+            columns: if sql_limit { T::COLUMNS } else { COLUMNS },
+            conds: &conds,
+            order: &sort,
+            limit: sql_limit.then_some(limit + 1),
         }
-        let order: Vec<String> = sort
-            .iter()
-            .map(|(c, d)| format!("{c} {}", if *d { "DESC" } else { "ASC" }))
-            .collect();
-        sql.push_str(" ORDER BY ");
-        sql.push_str(&order.join(", "));
-        if sql_limit {
-            let a = arg(Param::Int(limit as i64 + 1), &mut binds);
-            sql.push_str(&format!(" LIMIT {a}"));
-        }
+        .sql();
 
         let db = self.db.clone();
         Ok(Batches::spawn(limit, move |tx| async move {
@@ -509,7 +484,7 @@ async fn read_sorted<T: records::Projection>(
     sql: String,
     binds: Vec<Param>,
     filters: RowFilters,
-    sort: Vec<(String, bool)>,
+    sort: Vec<(Col, bool)>,
     marker: Option<Server>,
     want: usize,
     tx: BatchSender<T>,
@@ -552,32 +527,32 @@ enum Key<'a> {
     Str(&'a str),
 }
 
-fn key<'a>(s: &'a Server, col: &str) -> Key<'a> {
+fn key<'a>(s: &'a Server, col: Col) -> Key<'a> {
     let opt = |v: Option<&'a str>| v.map_or(Key::Null, Key::Str);
     match col {
-        "created_at_us" => Key::Int(s.created_at_us),
-        "updated_at_us" => Key::Int(s.updated_at_us),
-        "name" => Key::Str(&s.name),
-        "id" => Key::Str(&s.id),
-        "vm_state" => Key::Str(s.vm_state.as_str()),
-        "task_state" => opt(s.task_state.map(|t| t.as_str())),
-        "power_state" => Key::Int(s.power_state),
-        "launch_index" => Key::Int(s.launch_index),
-        "availability_zone" => opt(s.availability_zone.as_deref()),
-        "project_id" => Key::Str(&s.project_id),
-        "user_id" => Key::Str(&s.user_id),
-        "image_ref" => Key::Str(&s.image_ref),
-        "flavor_id" => Key::Str(&s.flavor_id),
-        "host" => opt(s.host.as_deref()),
-        _ => Key::Null,
+        Col::CreatedAt => Key::Int(s.created_at_us),
+        Col::UpdatedAt => Key::Int(s.updated_at_us),
+        Col::Name => Key::Str(&s.name),
+        Col::Id => Key::Str(&s.id),
+        Col::VmState => Key::Str(s.vm_state.as_str()),
+        Col::TaskState => opt(s.task_state.map(|t| t.as_str())),
+        Col::PowerState => Key::Int(s.power_state),
+        Col::LaunchIndex => Key::Int(s.launch_index),
+        Col::AvailabilityZone => opt(s.availability_zone.as_deref()),
+        Col::ProjectId => Key::Str(&s.project_id),
+        Col::UserId => Key::Str(&s.user_id),
+        Col::ImageRef => Key::Str(&s.image_ref),
+        Col::FlavorId => Key::Str(&s.flavor_id),
+        Col::Host => opt(s.host.as_deref()),
+        Col::ReservationId => Key::Str(&s.reservation_id),
     }
 }
 
 /// The list order: `Less` = `a` comes first.
-fn compare(sort: &[(String, bool)], a: &Server, b: &Server) -> Ordering {
-    for (col, desc) in sort {
+fn compare(sort: &[(Col, bool)], a: &Server, b: &Server) -> Ordering {
+    for &(col, desc) in sort {
         let o = key(a, col).cmp(&key(b, col));
-        let o = if *desc { o.reverse() } else { o };
+        let o = if desc { o.reverse() } else { o };
         if o != Ordering::Equal {
             return o;
         }
@@ -599,20 +574,6 @@ impl Compute {
                 "Policy doesn't allow os_compute_api:servers:index to be performed.".into(),
             )
         })?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM servers WHERE project_id = $1 \
-             AND (deleted = $2 OR deleted_at_us >= $3) ORDER BY created_at_us, id"
-        );
-        let params = vec![
-            Param::Text(project.to_owned()),
-            Param::Bool(false),
-            Param::Int(deleted_since_us),
-        ];
-        self.db
-            .fold(sql, params, Vec::new(), |acc, r| {
-                acc.push(records::decode(r)?);
-                Ok::<_, Error>(ControlFlow::Continue(()))
-            })
-            .await
+        records::of_project(&self.db, project, deleted_since_us).await
     }
 }
