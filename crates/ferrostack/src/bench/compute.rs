@@ -329,8 +329,6 @@ pub async fn run(opts: ComputeBench) -> anyhow::Result<()> {
 /// `time_total` runs from its start to the last byte. The token goes in a 0600
 /// header file, never on curl's command line.
 fn curl_lists(host: &str, token: &str, samples: usize) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     if std::process::Command::new("curl")
         .arg("--version")
         .output()
@@ -340,18 +338,13 @@ fn curl_lists(host: &str, token: &str, samples: usize) -> anyhow::Result<()> {
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
-    let header_file = |name: &str, extra: &str| -> anyhow::Result<std::path::PathBuf> {
-        let path = dir.path().join(name);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
-        writeln!(f, "X-Auth-Token: {token}{extra}")?;
-        Ok(path)
-    };
-    let plain = header_file("h21", "")?;
-    let mv279 = header_file("h279", "\nOpenStack-API-Version: compute 2.79")?;
+    let plain = super::curl_header_file(dir.path(), "h21", token, "")?;
+    let mv279 = super::curl_header_file(
+        dir.path(),
+        "h279",
+        token,
+        "\nOpenStack-API-Version: compute 2.79",
+    )?;
     println!("\n  the same through curl (new connection each time)");
     for (label, path) in [
         (

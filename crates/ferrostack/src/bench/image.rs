@@ -3,7 +3,8 @@
 //! machine's own limits measured in the same run on the same disk: write+fsync of
 //! the same number of bytes, md5 and sha512 of them on one core each, and all
 //! three at once on their own threads (what the upload pipeline does). Prints
-//! MB/s (10^6 bytes/s), the ratios, and the server's peak RSS.
+//! MB/s (10^6 bytes/s), the ratios, and the server's peak RSS. Then the same
+//! download through `curl`, beside `cat` of the store's file.
 
 use std::time::{Duration, Instant};
 
@@ -215,6 +216,84 @@ pub async fn run(opts: ImageBench) -> anyhow::Result<()> {
         after_up as f64 / 1024.0,
         peak as f64 / 1024.0
     );
+    curl_beside_cat(
+        &server.host,
+        &token,
+        &id,
+        &state.join("images").join(&id),
+        total,
+    )?;
     drop(server);
+    Ok(())
+}
+
+/// The same download through `curl` (a client that is not ours), beside `cat` of
+/// the store's file (one copy out of the page cache, no network): five runs each,
+/// alternating, median. Glance is not started by this bench; run Glance's download
+/// by hand with the same curl line to compare.
+fn curl_beside_cat(
+    host: &str,
+    token: &str,
+    id: &str,
+    file: &std::path::Path,
+    total: u64,
+) -> anyhow::Result<()> {
+    use std::process::{Command, Stdio};
+    if Command::new("curl").arg("--version").output().is_err() {
+        println!("  (curl not found: no curl column)");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let headers = super::curl_header_file(dir.path(), "h", token, "")?;
+    let (mut by_curl, mut by_cat) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{size_download} %{time_total}",
+                "-H",
+            ])
+            .arg(format!("@{}", headers.display()))
+            .arg(format!("http://{host}/image/v2/images/{id}/file"))
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let parts: Vec<&str> = text.split(' ').collect();
+        if parts.first() != Some(&"200") || parts.get(1) != Some(&total.to_string().as_str()) {
+            bail!("curl download answered {text:?}");
+        }
+        let secs: f64 = parts
+            .get(2)
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(f64::NAN);
+        by_curl.push(total as f64 / secs / 1e6);
+
+        let t = Instant::now();
+        let status = Command::new("cat")
+            .arg(file)
+            .stdout(std::fs::File::create("/dev/null")?)
+            .stderr(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("cat {} failed", file.display());
+        }
+        by_cat.push(mbps(total, t.elapsed()));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (curl, cat) = (median(&mut by_curl), median(&mut by_cat));
+    println!(
+        "
+The same download through curl, beside cat of the store's file (5 runs each, median):"
+    );
+    println!("  curl GET .../file      {curl:8.0} MB/s  (new connection, body to /dev/null)");
+    println!(
+        "  cat FILE > /dev/null   {cat:8.0} MB/s  (one copy from the page cache; curl = {:3.0}% of it)",
+        100.0 * curl / cat
+    );
     Ok(())
 }

@@ -104,6 +104,26 @@ pub(crate) async fn start_server_with(
     }
 }
 
+/// A curl header file (`-H @file`, owner-only, so the token is on no command
+/// line) in `dir`: the token, then `extra` lines.
+pub(crate) fn curl_header_file(
+    dir: &Path,
+    name: &str,
+    token: &str,
+    extra: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = dir.join(name);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    writeln!(f, "X-Auth-Token: {token}{extra}")?;
+    Ok(path)
+}
+
 pub(crate) fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()

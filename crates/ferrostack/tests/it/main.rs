@@ -15,4 +15,5 @@ mod lifecycle;
 mod network;
 mod reliability;
 mod resources;
+mod seams;
 mod servers;
