@@ -5,8 +5,8 @@
 //! 1. baseline: `cp` of a raw image of `--size-mib` (pseudo-random bytes, in the
 //!    page cache like the pipeline's source), and sha512 of the same bytes on one
 //!    core (the floor of a verified download);
-//! 2. cold: the first spawn of that image — streamed from an image source reading
-//!    the file, verified (sha512), written into `_base`, then the overlay, config
+//! 2. cold: the first spawn of that image — streamed from a filesystem image store
+//!    (the image service's read path), verified (sha512), written into `_base`, then the overlay, config
 //!    drive and XML; then again with the source offering its file on the same
 //!    filesystem (as the filesystem image store does), which the cache links;
 //! 3. warm: `--warm` further spawns of the same image (cache hit): p50/p99 and the
@@ -23,6 +23,7 @@ use anyhow::{Context, bail};
 use async_trait::async_trait;
 use md5::Digest as _;
 
+use ferrostack_image::store::{FilesystemStore, ImageStore as _};
 use ferrostack_virt::SpawnSpec;
 use ferrostack_virt::disk::{ByteStream, ImageSource, SourceImage};
 use ferrostack_virt::domain::VirtType;
@@ -45,14 +46,19 @@ pub struct DiskBench {
     luks_iter_ms: u32,
 }
 
-/// Reads image bytes from a file, as the filesystem image store does; with
-/// `local`, also offers that file for the cache to link (the store and the
-/// instances on one filesystem).
+/// The image's bytes from a filesystem image store (the image service's own
+/// store and read path, as `ferrostack up` serves the cache); with `local`, also
+/// offers the store's file for the cache to link (the store and the instances on
+/// one filesystem).
 struct FileSource {
+    store: Arc<FilesystemStore>,
     path: PathBuf,
     record: SourceImage,
     local: bool,
 }
+
+/// The bench image's id in its store.
+const IMAGE_ID: &str = "bench-image";
 
 #[async_trait]
 impl ImageSource for FileSource {
@@ -65,11 +71,14 @@ impl ImageSource for FileSource {
     }
 
     async fn open(&self, _image_id: &str) -> std::io::Result<ByteStream> {
-        let file = tokio::fs::File::open(&self.path).await?;
-        Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(
-            file,
-            1 << 20,
-        )))
+        let location = self
+            .store
+            .location_of(IMAGE_ID)
+            .map_err(std::io::Error::other)?;
+        self.store
+            .get(&location, None)
+            .await
+            .map_err(std::io::Error::other)
     }
 }
 
@@ -151,7 +160,10 @@ pub async fn run(b: DiskBench) -> anyhow::Result<()> {
         .tempdir_in(&b.dir)
         .with_context(|| format!("cannot make a directory in {}", b.dir.display()))?;
     let root = work.path().to_path_buf();
-    let image = root.join("image.raw");
+    let store = Arc::new(
+        FilesystemStore::new(root.join("store")).context("cannot open the bench's image store")?,
+    );
+    let image = root.join("store").join(IMAGE_ID);
     let size = b.size_mib << 20;
     println!(
         "bench disk: {} MiB image, {} warm spawns, in {}",
@@ -250,6 +262,7 @@ pub async fn run(b: DiskBench) -> anyhow::Result<()> {
     for (label, local) in [("cold copy", false), ("cold link", true)] {
         let dir = root.join(if local { "linked" } else { "copied" });
         let source = Arc::new(FileSource {
+            store: store.clone(),
             path: image.clone(),
             record: record.clone(),
             local,
