@@ -14,7 +14,7 @@ pub use read::{Cols, Param};
 use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Arc, Once};
+use std::sync::Once;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -56,18 +56,22 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
-    /// Native read-only connections for hot reads (SQLite files only).
-    readers: Option<Arc<read::Readers>>,
+    /// Native connections for hot reads (a SQLite file, PostgreSQL).
+    reader: Option<read::Reader>,
 }
 
 static DRIVERS: Once = Once::new();
+
+/// Native PostgreSQL connections for hot reads, opened on first use, beside the
+/// `Any` pool.
+const PG_READERS: u32 = 4;
 
 impl Db {
     /// Opens (and creates when missing) the database at `url`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let backend = backend_of(url)?;
-        let mut readers = None;
+        let mut reader = None;
         let connect_err = |source| DbError::Connect {
             url: redact_url(url),
             source,
@@ -81,7 +85,7 @@ impl Db {
                         url: url.to_string(),
                         source: sqlx::Error::Io(e),
                     })?;
-                    readers = Some(read::Readers::new(path));
+                    reader = Some(read::Reader::Sqlite(read::Readers::new(path)));
                 }
                 let opts = SqliteConnectOptions::from_str(url)
                     .map_err(connect_err)?
@@ -102,10 +106,18 @@ impl Db {
             .connect(url)
             .await
             .map_err(connect_err)?;
+        if backend == Backend::Postgres {
+            let pg = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(PG_READERS)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_lazy(url)
+                .map_err(connect_err)?;
+            reader = Some(read::Reader::Postgres(pg));
+        }
         Ok(Db {
             pool,
             backend,
-            readers,
+            reader,
         })
     }
 
@@ -138,7 +150,7 @@ impl Db {
         E: From<DbError> + Send + 'static,
         F: FnMut(&mut A, &dyn Cols) -> Result<std::ops::ControlFlow<()>, E> + Send + 'static,
     {
-        read::fold(self.readers.as_ref(), &self.pool, sql, params, init, f).await
+        read::fold(self.reader.as_ref(), &self.pool, sql, params, init, f).await
     }
 
     /// Starts a transaction that will write. On SQLite it takes the write lock up
@@ -188,6 +200,9 @@ impl Db {
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
+        if let Some(read::Reader::Postgres(pg)) = &self.reader {
+            pg.close().await;
+        }
         self.pool.close().await;
     }
 }
@@ -332,7 +347,10 @@ mod tests {
         let db = Db::connect(&Db::sqlite_url(&dir.path().join("r.db")), 2)
             .await
             .unwrap();
-        assert!(db.readers.is_some(), "a SQLite file gets native readers");
+        assert!(
+            matches!(db.reader, Some(read::Reader::Sqlite(_))),
+            "a SQLite file gets native readers"
+        );
         db.migrate(&[(
             900_002,
             "r",
@@ -386,7 +404,7 @@ mod tests {
         assert_eq!(run(db.clone(), 1).await, want[..1].to_vec(), "stops early");
         // The same fold through the Any pool (PostgreSQL's path) reads the same.
         let any = Db {
-            readers: None,
+            reader: None,
             ..db.clone()
         };
         assert_eq!(run(any, 10).await, want);

@@ -7,8 +7,10 @@
 //! place (borrowed `&str`, no owned copy per column, no row shipped through a
 //! channel), which is what made lists cost ~20 µs per server through sqlx's `Any`
 //! driver (measured with perf: allocation, `AnyRow` conversion and a channel hop
-//! per row). On PostgreSQL the fold streams the `Any` pool's rows; the mapping code
-//! is the same through [`Cols`].
+//! per row). On PostgreSQL the fold streams rows from a small native `PgPool`
+//! (typed rows read by position, no `AnyRow` conversion); an in-memory SQLite
+//! database (tests) reads through the `Any` pool. The mapping code is the same
+//! through [`Cols`].
 //!
 //! Placeholders are `$1`, `$2`, … on both backends (SQLite treats `$N` as a named
 //! parameter, so binding is by name, whatever the order they appear in).
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 use futures::TryStreamExt as _;
 use sqlx::any::AnyRow;
+use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row as _};
 
 use super::DbError;
@@ -96,6 +99,37 @@ impl Cols for AnyRow {
             Err(_) => Ok(self.try_get::<i64, _>(i)? != 0),
         }
     }
+}
+
+impl Cols for PgRow {
+    fn text(&self, i: usize) -> Result<&str, DbError> {
+        Ok(self.try_get::<&str, _>(i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<&str>, DbError> {
+        Ok(self.try_get::<Option<&str>, _>(i)?)
+    }
+    fn int(&self, i: usize) -> Result<i64, DbError> {
+        self.opt_int(i)?.ok_or_else(|| bad_column(i, "an integer"))
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, DbError> {
+        // BIGINT by convention; an INTEGER column reads as i32.
+        match self.try_get::<Option<i64>, _>(i) {
+            Ok(v) => Ok(v),
+            Err(_) => Ok(self.try_get::<Option<i32>, _>(i)?.map(i64::from)),
+        }
+    }
+    fn flag(&self, i: usize) -> Result<bool, DbError> {
+        Ok(self.try_get::<bool, _>(i)?)
+    }
+}
+
+/// Where hot reads run, when not on the shared `Any` pool.
+#[derive(Debug, Clone)]
+pub(super) enum Reader {
+    /// Read-only connections to the SQLite file, on blocking threads.
+    Sqlite(Arc<Readers>),
+    /// A few native PostgreSQL connections (opened on first use).
+    Postgres(PgPool),
 }
 
 /// Read-only SQLite connections kept between reads.
@@ -178,7 +212,7 @@ impl Readers {
 
 /// Runs `sql` with `params` and folds its rows into `init` (see the module doc).
 pub(super) async fn fold<A, E, F>(
-    readers: Option<&Arc<Readers>>,
+    reader: Option<&Reader>,
     pool: &AnyPool,
     sql: String,
     params: Vec<Param>,
@@ -190,11 +224,32 @@ where
     E: From<DbError> + Send + 'static,
     F: FnMut(&mut A, &dyn Cols) -> Result<ControlFlow<()>, E> + Send + 'static,
 {
-    if let Some(readers) = readers {
-        let readers = readers.clone();
-        return tokio::task::spawn_blocking(move || readers.fold(&sql, &params, init, f))
-            .await
-            .map_err(|e| E::from(DbError::Task(e)))?;
+    match reader {
+        Some(Reader::Sqlite(readers)) => {
+            let readers = readers.clone();
+            return tokio::task::spawn_blocking(move || readers.fold(&sql, &params, init, f))
+                .await
+                .map_err(|e| E::from(DbError::Task(e)))?;
+        }
+        Some(Reader::Postgres(pg)) => {
+            let mut q = sqlx::query::<sqlx::Postgres>(AssertSqlSafe(sql));
+            for p in params {
+                q = match p {
+                    Param::Text(s) => q.bind(s),
+                    Param::Int(n) => q.bind(n),
+                    Param::Bool(b) => q.bind(b),
+                };
+            }
+            let mut acc = init;
+            let mut rows = q.fetch(pg);
+            while let Some(row) = rows.try_next().await.map_err(DbError::from)? {
+                if f(&mut acc, &row)?.is_break() {
+                    break;
+                }
+            }
+            return Ok(acc);
+        }
+        None => {}
     }
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for p in params {
