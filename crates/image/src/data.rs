@@ -450,14 +450,7 @@ impl Images {
         // and the import tasks that were running
         records::tasks::fail_interrupted(&mut tx).await?;
         tx.commit().await?;
-        let mut conn = records::conn(&self.db).await?;
-        let live: HashSet<String> = records::load_visible(&mut conn, records::Visible::All)
-            .await?
-            .into_iter()
-            .filter(|im| im.status.has_data())
-            .map(|im| im.id)
-            .collect();
-        drop(conn);
+        let live: HashSet<String> = records::ids_with_data(&self.db).await?;
         let report = self
             .store
             .recover(&move |id: &str| live.contains(id))

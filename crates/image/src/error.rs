@@ -55,3 +55,9 @@ impl From<sqlx::Error> for Error {
         Error::internal(e)
     }
 }
+
+impl From<ferrostack_core::db::DbError> for Error {
+    fn from(e: ferrostack_core::db::DbError) -> Self {
+        Error::internal(e)
+    }
+}

@@ -5,6 +5,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use ferrostack_core::time::parse_iso_time;
 
@@ -150,82 +151,216 @@ fn parse_dir(d: &str) -> Result<bool> {
     }
 }
 
-/// What the caller is, for the default view of a list.
-pub struct Viewer<'a> {
-    pub admin: bool,
-    pub project: Option<&'a str>,
+/// Which images a list shows, decided once per list from its parameters and the
+/// caller (owned, so the read can apply it to rows as they arrive).
+pub struct Filter {
+    admin: bool,
+    project: Option<String>,
     /// Membership status of shared images the project is a member of.
-    pub memberships: &'a HashMap<String, MemberStatus>,
+    memberships: HashMap<String, MemberStatus>,
+    /// `None`: the default view; `Some(None)`: `visibility=all`.
+    visibility: Option<Option<Visibility>>,
+    member_status: Option<MemberStatus>,
+    member_status_given: bool,
+    hidden: Option<bool>,
+    /// Filters on core attributes, then those that need tags or properties.
+    core: Vec<Pred>,
+    children: Vec<Pred>,
 }
 
-/// Filters, sorts and pages `images` (already restricted to what the viewer may
-/// see). Returns the page and whether more images follow it.
-pub fn apply(images: Vec<Image>, q: &ListQuery, who: &Viewer<'_>) -> Result<(Vec<Image>, bool)> {
-    let visibility = match q.filter("visibility") {
-        None => None,
-        Some("all") => Some(None),
-        Some(v) => {
-            Some(Some(Visibility::parse(v).ok_or_else(|| {
-                invalid(format!("Invalid visibility value: {v}"))
-            })?))
+impl Filter {
+    /// Checks the list's filter parameters (the same errors, in the same order, as
+    /// Glance answers them).
+    pub fn new(
+        q: &ListQuery,
+        admin: bool,
+        project: Option<&str>,
+        memberships: HashMap<String, MemberStatus>,
+    ) -> Result<Filter> {
+        let visibility = match q.filter("visibility") {
+            None => None,
+            Some("all") => Some(None),
+            Some(v) => {
+                Some(Some(Visibility::parse(v).ok_or_else(|| {
+                    invalid(format!("Invalid visibility value: {v}"))
+                })?))
+            }
+        };
+        let member_status = match q.filter("member_status") {
+            None => Some(MemberStatus::Accepted),
+            Some("all") => None,
+            Some(s) => Some(
+                MemberStatus::parse(s)
+                    .ok_or_else(|| invalid(format!("Invalid status value: {s}")))?,
+            ),
+        };
+        let hidden = match q.filter("os_hidden") {
+            None => Some(false),
+            Some(v) => Some(parse_bool("os_hidden", v)?),
+        };
+        let mut core = Vec::new();
+        let mut children = Vec::new();
+        for (k, v) in &q.filters {
+            if NOT_FILTERS.contains(&k.as_str())
+                || matches!(k.as_str(), "visibility" | "member_status" | "os_hidden")
+            {
+                continue;
+            }
+            let p = predicate(k, v)?;
+            if needs_children(k) {
+                children.push(p);
+            } else {
+                core.push(p);
+            }
         }
-    };
-    let member_status = match q.filter("member_status") {
-        None => Some(MemberStatus::Accepted),
-        Some("all") => None,
-        Some(s) => Some(
-            MemberStatus::parse(s).ok_or_else(|| invalid(format!("Invalid status value: {s}")))?,
-        ),
-    };
-    let hidden = match q.filter("os_hidden") {
-        None => Some(false),
-        Some(v) => Some(parse_bool("os_hidden", v)?),
-    };
-    let mut preds: Vec<Pred> = Vec::new();
-    for (k, v) in &q.filters {
-        if NOT_FILTERS.contains(&k.as_str())
-            || matches!(k.as_str(), "visibility" | "member_status" | "os_hidden")
-        {
-            continue;
-        }
-        preds.push(predicate(k, v)?);
+        Ok(Filter {
+            admin,
+            project: project.map(str::to_owned),
+            memberships,
+            visibility,
+            member_status,
+            member_status_given: q.filter("member_status").is_some(),
+            hidden,
+            core,
+            children,
+        })
     }
 
-    let shows = |im: &Image| -> bool {
-        let own = who.project.is_some() && im.owner.as_deref() == who.project;
-        let membership = who.memberships.get(&im.id).copied();
-        let by_visibility = match visibility {
+    /// `Some(h)`: the list shows only images whose `os_hidden` is `h` (a condition
+    /// the read can apply).
+    pub fn hidden(&self) -> Option<bool> {
+        self.hidden
+    }
+
+    /// Whether deciding needs the images' tags or properties.
+    pub fn needs_children(&self) -> bool {
+        !self.children.is_empty()
+    }
+
+    /// Whether the list shows `im`, judged on its core attributes only.
+    pub fn shows_core(&self, im: &Image) -> bool {
+        let own = self.project.is_some() && im.owner.as_deref() == self.project.as_deref();
+        let member_status = self.member_status;
+        let membership = self.memberships.get(&im.id).copied();
+        let accepted = || membership.is_some_and(|m| member_status.is_none_or(|s| s == m));
+        let by_visibility = match self.visibility {
             // default view: what the project owns, public, and shared-with-it (accepted)
             None => {
-                who.admin
+                self.admin
                     || own
                     || im.visibility == Visibility::Public
-                    || (im.visibility == Visibility::Shared
-                        && membership.is_some_and(|m| member_status.is_none_or(|s| s == m)))
+                    || (im.visibility == Visibility::Shared && accepted())
             }
             Some(None) => {
-                who.admin
+                self.admin
                     || own
                     || matches!(im.visibility, Visibility::Public | Visibility::Community)
-                    || (im.visibility == Visibility::Shared
-                        && membership.is_some_and(|m| member_status.is_none_or(|s| s == m)))
+                    || (im.visibility == Visibility::Shared && accepted())
             }
             Some(Some(v)) => {
                 im.visibility == v
                     && match v {
                         Visibility::Public | Visibility::Community => true,
-                        Visibility::Private => who.admin || own,
+                        Visibility::Private => self.admin || own,
                         Visibility::Shared => {
-                            who.admin
-                                || (own && q.filter("member_status").is_none())
-                                || membership.is_some_and(|m| member_status.is_none_or(|s| s == m))
+                            self.admin || (own && !self.member_status_given) || accepted()
                         }
                     }
             }
         };
-        by_visibility && hidden.is_none_or(|h| im.os_hidden == h) && preds.iter().all(|p| p(im))
-    };
-    let mut out: Vec<Image> = images.into_iter().filter(|im| shows(im)).collect();
+        by_visibility
+            && self.hidden.is_none_or(|h| im.os_hidden == h)
+            && self.core.iter().all(|p| p(im))
+    }
+
+    /// Whether the list shows `im` (with its tags and properties).
+    pub fn shows(&self, im: &Image) -> bool {
+        self.shows_core(im) && self.children.iter().all(|p| p(im))
+    }
+}
+
+/// Filters that look at tags or custom properties.
+fn needs_children(key: &str) -> bool {
+    !matches!(
+        key,
+        "id" | "name"
+            | "status"
+            | "owner"
+            | "disk_format"
+            | "container_format"
+            | "protected"
+            | "size_min"
+            | "size_max"
+            | "created_at"
+            | "updated_at"
+            | "min_disk"
+            | "min_ram"
+    )
+}
+
+/// Whether the list's order is newest first (`created_at` descending, then `id`
+/// descending): the order in which the read can hand rows over, so that the page
+/// is known as soon as it is full.
+pub fn newest_first(q: &ListQuery) -> bool {
+    matches!(q.sort.as_slice(), [(key, false)] if key == "created_at")
+}
+
+/// One page, filled from images in the list's order: skips up to and including
+/// the marker, then keeps `limit` images and notes whether more follow.
+pub struct Page {
+    marker: Option<String>,
+    past_marker: bool,
+    limit: usize,
+    items: Vec<Image>,
+    more: bool,
+}
+
+impl Page {
+    pub fn new(q: &ListQuery) -> Page {
+        Page {
+            marker: q.marker.clone(),
+            past_marker: q.marker.is_none(),
+            limit: q.limit,
+            items: Vec::new(),
+            more: false,
+        }
+    }
+
+    /// Takes the next shown image; `Break` once the page is known.
+    pub fn push(&mut self, im: Image) -> ControlFlow<()> {
+        if !self.past_marker {
+            self.past_marker = self.marker.as_deref() == Some(im.id.as_str());
+            return ControlFlow::Continue(());
+        }
+        if self.items.len() == self.limit {
+            self.more = true;
+            return ControlFlow::Break(());
+        }
+        self.items.push(im);
+        ControlFlow::Continue(())
+    }
+
+    /// The page and whether more images follow it.
+    pub fn finish(self) -> Result<(Vec<Image>, bool)> {
+        if !self.past_marker {
+            let m = self.marker.unwrap_or_default();
+            return Err(invalid(format!(
+                "Invalid marker. Image {m} could not be found."
+            )));
+        }
+        Ok((self.items, self.more))
+    }
+
+    /// The images so far (to fill in their tags and properties).
+    pub fn items_mut(&mut self) -> &mut Vec<Image> {
+        &mut self.items
+    }
+}
+
+/// Filters, sorts and pages `images` (already restricted to what the viewer may
+/// see, with tags and properties). Returns the page and whether more images follow.
+pub fn apply(images: Vec<Image>, q: &ListQuery, filter: &Filter) -> Result<(Vec<Image>, bool)> {
+    let mut out: Vec<Image> = images.into_iter().filter(|im| filter.shows(im)).collect();
     out.sort_by(|a, b| {
         for (key, asc) in &q.sort {
             let o = compare(a, b, key);
@@ -234,21 +369,22 @@ pub fn apply(images: Vec<Image>, q: &ListQuery, who: &Viewer<'_>) -> Result<(Vec
                 return o;
             }
         }
-        // ties: newest first, then id, as Glance adds created_at and id
-        b.created_at_us
-            .cmp(&a.created_at_us)
-            .then_with(|| b.id.cmp(&a.id))
+        newest(a, b)
     });
-    if let Some(m) = &q.marker {
-        let pos = out
-            .iter()
-            .position(|im| &im.id == m)
-            .ok_or_else(|| invalid(format!("Invalid marker. Image {m} could not be found.")))?;
-        out.drain(..=pos);
+    let mut page = Page::new(q);
+    for im in out {
+        if page.push(im).is_break() {
+            break;
+        }
     }
-    let more = out.len() > q.limit;
-    out.truncate(q.limit);
-    Ok((out, more))
+    page.finish()
+}
+
+/// Ties: newest first, then id, as Glance adds created_at and id.
+fn newest(a: &Image, b: &Image) -> Ordering {
+    b.created_at_us
+        .cmp(&a.created_at_us)
+        .then_with(|| b.id.cmp(&a.id))
 }
 
 fn compare(a: &Image, b: &Image, key: &str) -> Ordering {
@@ -290,7 +426,7 @@ fn parse_size(key: &str, v: &str) -> Result<i64> {
     })
 }
 
-type Pred = Box<dyn Fn(&Image) -> bool>;
+type Pred = Box<dyn Fn(&Image) -> bool + Send + Sync>;
 
 /// `in:a,b` → the list; a plain value → itself.
 fn values(v: &str) -> Vec<String> {
@@ -367,4 +503,104 @@ fn predicate(key: &str, v: &str) -> Result<Pred> {
             Box::new(move |im: &Image| im.properties.get(&k) == Some(&want))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn images() -> Vec<Image> {
+        (0..40)
+            .map(|i| {
+                let mut im = Image::new_queued(
+                    format!("id-{:02}", (i * 7) % 40),
+                    Some(if i % 3 == 0 { "p" } else { "q" }.to_string()),
+                    // some share a creation time: the id breaks the tie
+                    1_000 + i64::from(i / 4),
+                );
+                im.visibility = if i % 5 == 0 {
+                    Visibility::Public
+                } else {
+                    Visibility::Private
+                };
+                im.os_hidden = i % 11 == 0;
+                im
+            })
+            .collect()
+    }
+
+    fn query(pairs: &[(&str, &str)]) -> ListQuery {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ListQuery::parse(&pairs).unwrap()
+    }
+
+    /// What the streaming read does: rows newest first, filtered, into a page.
+    fn streamed(q: &ListQuery, f: &Filter) -> Result<(Vec<Image>, bool)> {
+        let mut rows = images();
+        rows.sort_by(newest);
+        let mut page = Page::new(q);
+        for im in rows.into_iter().filter(|im| f.shows_core(im)) {
+            if page.push(im).is_break() {
+                break;
+            }
+        }
+        page.finish()
+    }
+
+    #[test]
+    fn a_page_read_newest_first_is_the_page_the_sorted_list_gives() {
+        let ids = |r: Result<(Vec<Image>, bool)>| {
+            r.map(|(v, more)| (v.into_iter().map(|im| im.id).collect::<Vec<_>>(), more))
+                .map_err(|e| e.to_string())
+        };
+        for pairs in [
+            vec![],
+            vec![("limit", "5")],
+            vec![("limit", "0")],
+            vec![("limit", "1000")],
+            vec![("limit", "3"), ("marker", "id-14")],
+            vec![("marker", "id-39")],
+            vec![("marker", "nope")],
+            vec![("os_hidden", "true")],
+            vec![("visibility", "public"), ("limit", "2")],
+        ] {
+            let q = query(&pairs);
+            assert!(newest_first(&q));
+            for (admin, project) in [(true, None), (false, Some("p"))] {
+                let f = Filter::new(&q, admin, project, HashMap::new()).unwrap();
+                assert_eq!(
+                    ids(streamed(&q, &f)),
+                    ids(apply(images(), &q, &f)),
+                    "{pairs:?} admin={admin}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn other_orders_and_tag_filters_are_not_streamed() {
+        assert!(!newest_first(&query(&[("sort_key", "name")])));
+        assert!(!newest_first(&query(&[("sort", "created_at:asc")])));
+        let q = query(&[("tag", "x")]);
+        assert!(
+            Filter::new(&q, true, None, HashMap::new())
+                .unwrap()
+                .needs_children()
+        );
+        let q = query(&[("os_distro", "x")]);
+        assert!(
+            Filter::new(&q, true, None, HashMap::new())
+                .unwrap()
+                .needs_children()
+        );
+        let q = query(&[("name", "x"), ("size_min", "1")]);
+        assert!(
+            !Filter::new(&q, true, None, HashMap::new())
+                .unwrap()
+                .needs_children()
+        );
+    }
 }

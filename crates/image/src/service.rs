@@ -3,6 +3,7 @@
 //! transaction per change.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -13,8 +14,8 @@ use crate::attrs::{self, PatchOp};
 use crate::error::{Error, Result};
 use crate::model::{Image, Member, MemberStatus, Visibility};
 use crate::policy;
-use crate::query::{self, ListQuery, Viewer};
-use crate::records::{self, Visible};
+use crate::query::{self, Filter, ListQuery, Page};
+use crate::records::{self, Scope, Visible};
 use crate::status::Status;
 use crate::store::{FilesystemStore, ImageStore};
 
@@ -99,14 +100,12 @@ impl Images {
 
     /// Loads an image the caller may see, or 404.
     pub(crate) async fn visible(&self, ctx: &RequestContext, id: &str) -> Result<Image> {
-        let im = records::load(&mut *records::conn(&self.db).await?, id)
+        let im = records::get(&self.db, id)
             .await?
             .ok_or_else(|| Error::no_image(id))?;
         let is_member = match ctx.project_id() {
             Some(p) if im.visibility == Visibility::Shared => {
-                records::member(&mut *records::conn(&self.db).await?, id, p)
-                    .await?
-                    .is_some()
+                records::is_member(&self.db, id, p).await?
             }
             _ => false,
         };
@@ -178,35 +177,50 @@ impl Images {
         self.visible(ctx, id).await
     }
 
-    /// One page of images and whether more follow.
+    /// One page of images and whether more follow. With the default order and no
+    /// filter on tags or properties, the read stops as soon as the page is full and
+    /// only the page's images get their tags and properties.
     pub async fn list(&self, ctx: &RequestContext, q: &ListQuery) -> Result<(Vec<Image>, bool)> {
         policy::reader(ctx, "get_images")?;
         let project = ctx.project_id();
-        let (rows, memberships) = match (ctx.is_admin(), project) {
-            (true, _) | (false, None) => (
-                records::load_visible(&mut *records::conn(&self.db).await?, Visible::All).await?,
-                match project {
-                    Some(p) => {
-                        records::memberships(&mut *records::conn(&self.db).await?, p).await?
-                    }
-                    None => HashMap::new(),
-                },
-            ),
-            (false, Some(p)) => (
-                records::load_visible(&mut *records::conn(&self.db).await?, Visible::Project(p))
-                    .await?,
-                records::memberships(&mut *records::conn(&self.db).await?, p).await?,
-            ),
+        let memberships = match project {
+            Some(p) => records::memberships(&self.db, p).await?,
+            None => HashMap::new(),
         };
-        query::apply(
-            rows,
-            q,
-            &Viewer {
-                admin: ctx.is_admin(),
-                project,
-                memberships: &memberships,
+        let filter = Filter::new(q, ctx.is_admin(), project, memberships)?;
+        let scope = Scope {
+            who: match (ctx.is_admin(), project) {
+                (false, Some(p)) => Visible::Project(p),
+                _ => Visible::All,
             },
-        )
+            hidden: filter.hidden(),
+        };
+        if query::newest_first(q) && !filter.needs_children() {
+            let (mut page, _) = records::fold_images(
+                &self.db,
+                &scope,
+                true,
+                (Page::new(q), filter),
+                |(page, filter), im| {
+                    if filter.shows_core(&im) {
+                        page.push(im)
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+            )
+            .await?;
+            let items = std::mem::take(page.items_mut());
+            *page.items_mut() = records::fill_children(&self.db, &scope, items).await?;
+            return page.finish();
+        }
+        let rows = records::fold_images(&self.db, &scope, false, Vec::new(), |rows, im| {
+            rows.push(im);
+            ControlFlow::Continue(())
+        })
+        .await?;
+        let rows = records::fill_children(&self.db, &scope, rows).await?;
+        query::apply(rows, q, &filter)
     }
 
     pub async fn update(

@@ -494,11 +494,10 @@ impl Networks {
     }
 
     async fn visible_port(&self, ctx: &RequestContext, id: &str) -> Result<(Port, Network)> {
-        let mut conn = self.conn().await?;
-        let p = records::port(&mut conn, id)
+        let p = records::get_port(&self.db, id)
             .await?
             .ok_or_else(|| port_not_found(id))?;
-        let n = records::network(&mut conn, &p.network_id)
+        let n = records::network(&mut *self.conn().await?, &p.network_id)
             .await?
             .ok_or_else(|| port_not_found(id))?;
         if owns(ctx, &p.project_id) || owns(ctx, &n.project_id) {
@@ -509,7 +508,7 @@ impl Networks {
     }
 
     pub(crate) async fn list_ports(&self, ctx: &RequestContext) -> Result<Vec<Port>> {
-        records::ports(&mut *self.conn().await?, who(ctx)).await
+        records::ports(&self.db, who(ctx)).await
     }
 
     pub(crate) async fn show_port(&self, ctx: &RequestContext, id: &str) -> Result<Port> {

@@ -6,6 +6,7 @@
 //! it or a pooled connection ([`conn`]).
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
@@ -13,8 +14,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
 
 use ferrostack_core::Db;
+use ferrostack_core::db::{Cols, Param};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Network, Port, PortIp, Rule, SecurityGroup, Subnet};
 
 /// The connection the records functions run on: a transaction's (`&mut tx`) or a
@@ -230,85 +232,93 @@ pub async fn delete_subnet(conn: &mut AnyConnection, id: &str) -> Result<()> {
 
 // --- ports and addresses ----------------------------------------------------------------
 
-/// Fills fixed IPs; `scope` is a SQL condition on `ports` (with $1 when `bind`).
-async fn fill_ips(
-    conn: &mut AnyConnection,
-    ports: &mut [Port],
-    scope: &str,
-    bind: Option<&str>,
-) -> Result<()> {
-    if ports.is_empty() {
-        return Ok(());
+/// Ports with their fixed IPs in one read: a port's row repeats once per address
+/// (in address order), ports in creation order. `cond` is on `ports p`.
+fn ports_sql(cond: &str) -> String {
+    format!(
+        "SELECT p.id, p.doc, a.subnet_id, a.ip_address FROM ports p \
+         LEFT JOIN ip_allocations a ON a.port_id = p.id WHERE {cond} \
+         ORDER BY p.created_us, p.id, a.position"
+    )
+}
+
+/// Adds a row of [`ports_sql`] to `ports`: a new port, or another address of the last.
+fn add_port_row(ports: &mut Vec<Port>, r: &dyn Cols) -> Result<()> {
+    let id = r.text(0)?;
+    if ports.last().is_none_or(|p| p.id != id) {
+        ports.push(serde_json::from_str(r.text(1)?)?);
     }
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for (i, p) in ports.iter().enumerate() {
-        index.insert(p.id.clone(), i);
-    }
-    let sql = format!(
-        "SELECT port_id, subnet_id, ip_address FROM ip_allocations WHERE port_id IN \
-         (SELECT id FROM ports WHERE {scope}) ORDER BY port_id, position"
-    );
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    if let Some(b) = bind {
-        q = q.bind(b.to_string());
-    }
-    for r in q.fetch_all(&mut *conn).await? {
-        let port: String = r.try_get("port_id")?;
-        if let Some(&i) = index.get(&port) {
-            ports[i].fixed_ips.push(PortIp {
-                subnet_id: r.try_get("subnet_id")?,
-                ip_address: r.try_get("ip_address")?,
-            });
-        }
+    if let (Some(subnet_id), Some(port)) = (r.opt_text(2)?, ports.last_mut()) {
+        port.fixed_ips.push(PortIp {
+            subnet_id: subnet_id.to_owned(),
+            ip_address: r.text(3)?.to_owned(),
+        });
     }
     Ok(())
 }
 
+/// The ports `cond` selects, in a transaction or on a pooled connection.
 async fn ports_where(
     conn: &mut AnyConnection,
     cond: &str,
     bind: Option<&str>,
 ) -> Result<Vec<Port>> {
-    let sql = format!("SELECT doc FROM ports WHERE {cond} ORDER BY created_us, id");
-    let mut q = sqlx::query(AssertSqlSafe(sql));
+    let mut q = sqlx::query(AssertSqlSafe(ports_sql(cond)));
     if let Some(b) = bind {
         q = q.bind(b.to_string());
     }
-    let mut ports = q
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(doc)
-        .collect::<Result<Vec<Port>>>()?;
-    fill_ips(conn, &mut ports, cond, bind).await?;
+    let mut ports = Vec::new();
+    for r in q.fetch_all(&mut *conn).await? {
+        add_port_row(&mut ports, &r)?;
+    }
     Ok(ports)
 }
 
+/// The ports `cond` selects, read outside any transaction (`Db::fold`).
+async fn read_ports(db: &Db, cond: &str, params: Vec<Param>) -> Result<Vec<Port>> {
+    db.fold(ports_sql(cond), params, Vec::new(), |ports, r| {
+        add_port_row(ports, r)?;
+        Ok::<_, Error>(ControlFlow::Continue(()))
+    })
+    .await
+}
+
+const PORT_BY_ID: &str = "p.id = $1";
+const PORTS_OF_NETWORK: &str = "p.network_id = $1";
+const PORTS_OF_DEVICE: &str = "p.device_id = $1";
+const PORTS_OF_PROJECT: &str =
+    "(p.project_id = $1 OR p.network_id IN (SELECT id FROM networks WHERE project_id = $1))";
+
 pub async fn port(conn: &mut AnyConnection, id: &str) -> Result<Option<Port>> {
-    Ok(ports_where(conn, "id = $1", Some(id)).await?.pop())
+    Ok(ports_where(conn, PORT_BY_ID, Some(id)).await?.pop())
+}
+
+/// One port (a show, a server's requested port), outside any transaction.
+pub async fn get_port(db: &Db, id: &str) -> Result<Option<Port>> {
+    Ok(read_ports(db, PORT_BY_ID, vec![Param::Text(id.to_owned())])
+        .await?
+        .pop())
 }
 
 /// Ports `who` sees: its own and those on its networks.
-pub async fn ports(conn: &mut AnyConnection, who: Who<'_>) -> Result<Vec<Port>> {
+pub async fn ports(db: &Db, who: Who<'_>) -> Result<Vec<Port>> {
     match who {
-        Who::All => ports_where(conn, "1 = 1", None).await,
-        Who::Project(p) => {
-            ports_where(
-                conn,
-                "project_id = $1 OR network_id IN (SELECT id FROM networks WHERE project_id = $1)",
-                Some(p),
-            )
-            .await
-        }
+        Who::All => read_ports(db, "1 = 1", Vec::new()).await,
+        Who::Project(p) => read_ports(db, PORTS_OF_PROJECT, vec![Param::Text(p.to_owned())]).await,
     }
 }
 
 pub async fn ports_of_network(conn: &mut AnyConnection, network_id: &str) -> Result<Vec<Port>> {
-    ports_where(conn, "network_id = $1", Some(network_id)).await
+    ports_where(conn, PORTS_OF_NETWORK, Some(network_id)).await
 }
 
 pub async fn ports_of_device(conn: &mut AnyConnection, device_id: &str) -> Result<Vec<Port>> {
-    ports_where(conn, "device_id = $1", Some(device_id)).await
+    ports_where(conn, PORTS_OF_DEVICE, Some(device_id)).await
+}
+
+/// A server's ports, outside any transaction.
+pub async fn device_ports(db: &Db, device_id: &str) -> Result<Vec<Port>> {
+    read_ports(db, PORTS_OF_DEVICE, vec![Param::Text(device_id.to_owned())]).await
 }
 
 pub async fn put_port(conn: &mut AnyConnection, p: &Port, insert: bool) -> Result<()> {

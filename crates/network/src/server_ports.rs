@@ -326,7 +326,7 @@ impl Networks {
                 tag: None,
             });
         }
-        let existing = records::ports_of_device(&mut *self.conn().await?, &alloc.server_id).await?;
+        let existing = records::device_ports(&self.db, &alloc.server_id).await?;
         let owner = format!("compute:{}", alloc.availability_zone);
         let mut vifs = Vec::new();
         for (i, slot) in slots.into_iter().enumerate() {
@@ -334,7 +334,7 @@ impl Networks {
             let port = if let Some(p) = existing.iter().find(|p| p.compute_slot == Some(index)) {
                 p.clone()
             } else if let Some(port_id) = &slot.port_id {
-                let mut p = records::port(&mut *self.conn().await?, port_id)
+                let mut p = records::get_port(&self.db, port_id)
                     .await?
                     .filter(|p| p.project_id == project)
                     .ok_or_else(|| port_not_found(port_id))?;
@@ -415,8 +415,8 @@ impl Networks {
 
     /// The server's ports as compute shows them, in request order.
     pub async fn vifs_of_server(&self, server_id: &str) -> Result<Vec<Vif>> {
+        let mut ports = records::device_ports(&self.db, server_id).await?;
         let mut conn = self.conn().await?;
-        let mut ports = records::ports_of_device(&mut conn, server_id).await?;
         ports.sort_by_key(|p| p.compute_slot.unwrap_or(i64::MAX));
         let mut out = Vec::new();
         for p in ports {

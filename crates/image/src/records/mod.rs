@@ -5,17 +5,19 @@
 
 pub(crate) mod tasks;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::ControlFlow;
 
 use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row, Transaction};
 
 use ferrostack_core::Db;
-use ferrostack_core::db::get_bool;
+use ferrostack_core::db::{Cols, Param};
 
 use crate::error::{Error, Result};
 use crate::model::{Image, Member, MemberStatus, Visibility};
+use crate::status::Status;
 
 const COLUMNS: &str = "id, name, status, visibility, protected, os_hidden, owner, checksum, \
      os_hash_algo, os_hash_value, size, virtual_size, min_disk, min_ram, disk_format, \
@@ -33,30 +35,32 @@ fn corrupt(what: &str, value: &str) -> Error {
     Error::Internal(format!("database holds an invalid image {what}: {value:?}").into())
 }
 
-fn from_row(r: &AnyRow) -> Result<Image> {
-    let status: String = r.try_get("status")?;
-    let visibility: String = r.try_get("visibility")?;
+/// A row of [`COLUMNS`], by position (the fold's rows and sqlx's `AnyRow` alike).
+fn decode(r: &dyn Cols) -> Result<Image> {
+    let status = r.text(2)?;
+    let visibility = r.text(3)?;
+    let own = |v: Option<&str>| v.map(str::to_owned);
     Ok(Image {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        status: status.parse().map_err(|()| corrupt("status", &status))?,
-        visibility: Visibility::parse(&visibility)
-            .ok_or_else(|| corrupt("visibility", &visibility))?,
-        protected: get_bool(r, "protected")?,
-        os_hidden: get_bool(r, "os_hidden")?,
-        owner: r.try_get("owner")?,
-        checksum: r.try_get("checksum")?,
-        os_hash_algo: r.try_get("os_hash_algo")?,
-        os_hash_value: r.try_get("os_hash_value")?,
-        size: r.try_get("size")?,
-        virtual_size: r.try_get("virtual_size")?,
-        min_disk: r.try_get("min_disk")?,
-        min_ram: r.try_get("min_ram")?,
-        disk_format: r.try_get("disk_format")?,
-        container_format: r.try_get("container_format")?,
-        location: r.try_get("location")?,
-        created_at_us: r.try_get("created_at_us")?,
-        updated_at_us: r.try_get("updated_at_us")?,
+        id: r.text(0)?.to_owned(),
+        name: own(r.opt_text(1)?),
+        status: status.parse().map_err(|()| corrupt("status", status))?,
+        visibility: Visibility::parse(visibility)
+            .ok_or_else(|| corrupt("visibility", visibility))?,
+        protected: r.flag(4)?,
+        os_hidden: r.flag(5)?,
+        owner: own(r.opt_text(6)?),
+        checksum: own(r.opt_text(7)?),
+        os_hash_algo: own(r.opt_text(8)?),
+        os_hash_value: own(r.opt_text(9)?),
+        size: r.opt_int(10)?,
+        virtual_size: r.opt_int(11)?,
+        min_disk: r.int(12)?,
+        min_ram: r.int(13)?,
+        disk_format: own(r.opt_text(14)?),
+        container_format: own(r.opt_text(15)?),
+        location: own(r.opt_text(16)?),
+        created_at_us: r.int(17)?,
+        updated_at_us: r.int(18)?,
         tags: Vec::new(),
         properties: BTreeMap::new(),
     })
@@ -70,7 +74,74 @@ pub enum Visible<'a> {
     Project(&'a str),
 }
 
-/// One image with its properties and tags.
+/// The images a list reads: whose, and (when the list decides it) only hidden or
+/// only not hidden ones.
+pub struct Scope<'a> {
+    pub who: Visible<'a>,
+    pub hidden: Option<bool>,
+}
+
+impl Scope<'_> {
+    /// The condition on `images` and its parameters.
+    fn sql(&self) -> (String, Vec<Param>) {
+        let mut conds = Vec::new();
+        let mut params = Vec::new();
+        if let Visible::Project(p) = self.who {
+            conds.push(
+                "(owner = $1 OR visibility IN ('public', 'community') OR (visibility = 'shared' \
+                 AND EXISTS (SELECT 1 FROM image_members m WHERE m.image_id = images.id \
+                 AND m.member = $1)))"
+                    .to_owned(),
+            );
+            params.push(Param::Text(p.to_owned()));
+        }
+        if let Some(h) = self.hidden {
+            params.push(Param::Bool(h));
+            conds.push(format!("os_hidden = ${}", params.len()));
+        }
+        if conds.is_empty() {
+            conds.push("1 = 1".to_owned());
+        }
+        (conds.join(" AND "), params)
+    }
+}
+
+/// Properties (kind 0: name, value) and tags (kind 1: value) of the images whose
+/// ids `images_of` selects, in one read; tags in order.
+fn children_sql(images_of: &str) -> String {
+    format!(
+        "SELECT image_id, CAST(0 AS BIGINT), name, value FROM image_properties \
+         WHERE image_id {images_of} \
+         UNION ALL SELECT image_id, CAST(1 AS BIGINT), value, value FROM image_tags WHERE image_id {images_of} \
+         ORDER BY 2, 3"
+    )
+}
+
+/// Adds a row of [`children_sql`] to the image it belongs to, if it is one of `images`.
+fn add_child(images: &mut [Image], index: &HashMap<String, usize>, r: &dyn Cols) -> Result<()> {
+    let Some(&i) = index.get(r.text(0)?) else {
+        return Ok(());
+    };
+    let im = &mut images[i];
+    if r.int(1)? == 0 {
+        im.properties
+            .insert(r.text(2)?.to_owned(), r.text(3)?.to_owned());
+    } else {
+        im.tags.push(r.text(2)?.to_owned());
+    }
+    Ok(())
+}
+
+fn index_of(images: &[Image]) -> HashMap<String, usize> {
+    images
+        .iter()
+        .enumerate()
+        .map(|(i, im)| (im.id.clone(), i))
+        .collect()
+}
+
+/// One image with its properties and tags, inside a transaction (or on a pooled
+/// connection).
 pub async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<Image>> {
     let sql = format!("SELECT {COLUMNS} FROM images WHERE id = $1");
     let Some(row) = sqlx::query(AssertSqlSafe(sql))
@@ -80,80 +151,119 @@ pub async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<Image>> {
     else {
         return Ok(None);
     };
-    let mut image = from_row(&row)?;
-    for r in sqlx::query("SELECT name, value FROM image_properties WHERE image_id = $1")
+    let mut image = [decode(&row)?];
+    let index = index_of(&image);
+    for r in sqlx::query(AssertSqlSafe(children_sql("= $1")))
         .bind(id)
         .fetch_all(&mut *conn)
         .await?
     {
-        image
-            .properties
-            .insert(r.try_get("name")?, r.try_get("value")?);
+        add_child(&mut image, &index, &r)?;
     }
-    for r in sqlx::query("SELECT value FROM image_tags WHERE image_id = $1 ORDER BY value")
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        image.tags.push(r.try_get("value")?);
-    }
+    let [image] = image;
     Ok(Some(image))
 }
 
-/// Every image the caller may possibly see, with properties and tags.
-pub async fn load_visible(conn: &mut AnyConnection, who: Visible<'_>) -> Result<Vec<Image>> {
-    let (filter, project) = match who {
-        Visible::All => ("1 = 1", ""),
-        Visible::Project(p) => (
-            "(owner = $1 OR visibility IN ('public', 'community') OR (visibility = 'shared' \
-             AND EXISTS (SELECT 1 FROM image_members m WHERE m.image_id = images.id AND m.member = $1)))",
-            p,
-        ),
+/// One image with its properties and tags (a show: outside any transaction).
+pub async fn get(db: &Db, id: &str) -> Result<Option<Image>> {
+    let params = vec![Param::Text(id.to_owned())];
+    let found = db
+        .fold(
+            format!("SELECT {COLUMNS} FROM images WHERE id = $1"),
+            params.clone(),
+            None,
+            |acc: &mut Option<Image>, r| {
+                *acc = Some(decode(r)?);
+                Ok::<_, Error>(ControlFlow::Break(()))
+            },
+        )
+        .await?;
+    let Some(image) = found else {
+        return Ok(None);
     };
-    let bind = matches!(who, Visible::Project(_));
-    let sql = format!("SELECT {COLUMNS} FROM images WHERE {filter}");
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    if bind {
-        q = q.bind(project);
-    }
-    let mut images: Vec<Image> = q
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect::<Result<_>>()?;
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(images.len());
-    for (i, im) in images.iter().enumerate() {
-        index.insert(im.id.clone(), i);
-    }
-    let sub = format!("SELECT id FROM images WHERE {filter}");
-    let props_sql =
-        format!("SELECT image_id, name, value FROM image_properties WHERE image_id IN ({sub})");
-    let mut q = sqlx::query(AssertSqlSafe(props_sql));
-    if bind {
-        q = q.bind(project);
-    }
-    for r in q.fetch_all(&mut *conn).await? {
-        let id: String = r.try_get("image_id")?;
-        if let Some(&i) = index.get(&id) {
-            images[i]
-                .properties
-                .insert(r.try_get("name")?, r.try_get("value")?);
-        }
-    }
-    let tags_sql =
-        format!("SELECT image_id, value FROM image_tags WHERE image_id IN ({sub}) ORDER BY value");
-    let mut q = sqlx::query(AssertSqlSafe(tags_sql));
-    if bind {
-        q = q.bind(project);
-    }
-    for r in q.fetch_all(&mut *conn).await? {
-        let id: String = r.try_get("image_id")?;
-        if let Some(&i) = index.get(&id) {
-            images[i].tags.push(r.try_get("value")?);
-        }
-    }
-    Ok(images)
+    let [image] = with_children(db, children_sql("= $1"), params, [image]).await?;
+    Ok(Some(image))
+}
+
+/// `images` with their properties and tags, read by `sql` (a [`children_sql`]).
+async fn with_children<I>(db: &Db, sql: String, params: Vec<Param>, images: I) -> Result<I>
+where
+    I: AsRef<[Image]> + AsMut<[Image]> + Send + 'static,
+{
+    let index = index_of(images.as_ref());
+    db.fold(sql, params, images, move |images, r| {
+        add_child(images.as_mut(), &index, r)?;
+        Ok::<_, Error>(ControlFlow::Continue(()))
+    })
+    .await
+}
+
+/// Folds the images of `scope` (without properties and tags) into `init`; newest
+/// first (`created_at` then `id`, both descending) when `newest_first`, else in no
+/// particular order. `f` may stop the read.
+pub async fn fold_images<A, F>(
+    db: &Db,
+    scope: &Scope<'_>,
+    newest_first: bool,
+    init: A,
+    mut f: F,
+) -> Result<A>
+where
+    A: Send + 'static,
+    F: FnMut(&mut A, Image) -> ControlFlow<()> + Send + 'static,
+{
+    let (cond, params) = scope.sql();
+    let order = if newest_first {
+        " ORDER BY created_at_us DESC, id DESC"
+    } else {
+        ""
+    };
+    db.fold(
+        format!("SELECT {COLUMNS} FROM images WHERE {cond}{order}"),
+        params,
+        init,
+        move |acc, r| Ok::<_, Error>(f(acc, decode(r)?)),
+    )
+    .await
+}
+
+/// Fills in the properties and tags of `images`, all of which are in `scope`, in
+/// one read over the children of the scope's images created in the span of
+/// `images` (a page read newest first is such a span).
+pub async fn fill_children(db: &Db, scope: &Scope<'_>, images: Vec<Image>) -> Result<Vec<Image>> {
+    let (Some(first), Some(last)) = (
+        images.iter().map(|im| im.created_at_us).min(),
+        images.iter().map(|im| im.created_at_us).max(),
+    ) else {
+        return Ok(images);
+    };
+    let (cond, mut params) = scope.sql();
+    params.push(Param::Int(first));
+    params.push(Param::Int(last));
+    let sql = children_sql(&format!(
+        "IN (SELECT id FROM images WHERE {cond} AND created_at_us BETWEEN ${} AND ${})",
+        params.len() - 1,
+        params.len()
+    ));
+    with_children(db, sql, params, images).await
+}
+
+/// The ids of the images whose bytes are in the store (`Status::has_data`).
+pub async fn ids_with_data(db: &Db) -> Result<HashSet<String>> {
+    db.fold(
+        "SELECT id, status FROM images".to_owned(),
+        Vec::new(),
+        HashSet::new(),
+        |ids, r| {
+            let status = r.text(1)?;
+            let status: Status = status.parse().map_err(|()| corrupt("status", status))?;
+            if status.has_data() {
+                ids.insert(r.text(0)?.to_owned());
+            }
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        },
+    )
+    .await
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
@@ -297,23 +407,38 @@ pub async fn member(
 }
 
 /// The membership status of every shared image `project` is a member of.
-pub async fn memberships(
-    conn: &mut AnyConnection,
-    project: &str,
-) -> Result<HashMap<String, MemberStatus>> {
-    let mut out = HashMap::new();
-    for r in sqlx::query("SELECT image_id, status FROM image_members WHERE member = $1")
-        .bind(project)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        let status: String = r.try_get("status")?;
-        out.insert(
-            r.try_get("image_id")?,
-            MemberStatus::parse(&status).ok_or_else(|| corrupt("member status", &status))?,
-        );
-    }
-    Ok(out)
+pub async fn memberships(db: &Db, project: &str) -> Result<HashMap<String, MemberStatus>> {
+    db.fold(
+        "SELECT image_id, status FROM image_members WHERE member = $1".to_owned(),
+        vec![Param::Text(project.to_owned())],
+        HashMap::new(),
+        |out, r| {
+            let status = r.text(1)?;
+            out.insert(
+                r.text(0)?.to_owned(),
+                MemberStatus::parse(status).ok_or_else(|| corrupt("member status", status))?,
+            );
+            Ok::<_, Error>(ControlFlow::Continue(()))
+        },
+    )
+    .await
+}
+
+/// Whether `project` is a member of `image_id` (whatever the member's status).
+pub async fn is_member(db: &Db, image_id: &str, project: &str) -> Result<bool> {
+    db.fold(
+        "SELECT 1 FROM image_members WHERE image_id = $1 AND member = $2".to_owned(),
+        vec![
+            Param::Text(image_id.to_owned()),
+            Param::Text(project.to_owned()),
+        ],
+        false,
+        |found, _| {
+            *found = true;
+            Ok::<_, Error>(ControlFlow::Break(()))
+        },
+    )
+    .await
 }
 
 pub async fn put_member(tx: &mut Tx, m: &Member, now_us: i64, insert: bool) -> Result<()> {
