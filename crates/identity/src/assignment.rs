@@ -390,7 +390,7 @@ impl Identity {
         user_id: &str,
         target: &Target,
     ) -> Result<Vec<String>> {
-        Ok(records::assignments::role_ids_of_user(&self.db, user_id, target).await?)
+        records::assignments::role_ids_of_user(&self.db, user_id, target).await
     }
 
     /// The user's effective roles on the target, implied roles included, by name.
@@ -400,12 +400,18 @@ impl Identity {
         target: &Target,
     ) -> Result<Vec<RoleRef>> {
         let direct = self.direct_role_ids(user_id, target).await?;
+        self.effective_roles_of(&direct).await
+    }
+
+    /// The effective roles that directly assigned role ids give, implied roles
+    /// included, by name.
+    pub(crate) async fn effective_roles_of(&self, direct: &[String]) -> Result<Vec<RoleRef>> {
         if direct.is_empty() {
             return Ok(vec![]);
         }
         let snap = self.snapshot().await?;
         let mut roles: Vec<RoleRef> = snap
-            .expand_roles(&direct)
+            .expand_roles(direct)
             .into_iter()
             .filter_map(|id| snap.roles.get(&id))
             // Domain-specific roles only carry implications; Keystone strips them from

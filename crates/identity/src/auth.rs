@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::model::{RoleRef, Target, User};
 use crate::password;
 use crate::records;
+use crate::records::token::{ScopeKey, TokenScope};
 use crate::revoke::TokenFacts;
 use crate::service::Identity;
 use crate::token::{self, Method, Payload, ScopeRef, new_audit_id};
@@ -233,13 +234,12 @@ impl Identity {
         Err(Error::unauthenticated())
     }
 
-    fn check_user_enabled(user: &User) -> Result<()> {
-        if user.enabled {
+    fn check_user_enabled(user_id: &str, enabled: bool) -> Result<()> {
+        if enabled {
             Ok(())
         } else {
             Err(Error::Unauthorized(format!(
-                "The account is disabled for user: {}.",
-                user.id
+                "The account is disabled for user: {user_id}."
             )))
         }
     }
@@ -294,7 +294,7 @@ impl Identity {
                         return Err(Error::unauthenticated());
                     };
                     self.check_password(&found, password).await?;
-                    Self::check_user_enabled(&found)?;
+                    Self::check_user_enabled(&found.id, found.enabled)?;
                     merge_user(&mut user, found)?;
                     used.push(Method::Password);
                 }
@@ -406,86 +406,89 @@ impl Identity {
         }
     }
 
-    /// Builds the validated view of a payload from the current database state.
+    /// Builds the validated view of a payload from the current database state (one
+    /// read: `records::token`).
     pub(crate) async fn expand(&self, p: &Payload, epoch: u64) -> Result<ValidToken> {
         let invalid = || Error::NotFoundMessage("Failed to validate token".into());
-        let user = match self.user(&p.user_id).await {
-            Ok(u) => u,
-            Err(Error::NotFound { .. }) => {
-                return Err(Error::Unauthorized("The user no longer exists.".into()));
-            }
-            Err(e) => return Err(e),
+        let key = match &p.scope {
+            ScopeRef::Unscoped => ScopeKey::Unscoped,
+            ScopeRef::Project(id) => ScopeKey::Project(id),
+            ScopeRef::Domain(id) => ScopeKey::Domain(id),
+            ScopeRef::System => ScopeKey::System,
         };
-        Self::check_user_enabled(&user)?;
-        let user_domain = self.domain(&user.domain_id).await.map_err(|_| invalid())?;
+        let ac_id = p.application_credential_id.as_deref();
+        let Some(rows) = records::token::read(&self.db, &p.user_id, key, ac_id).await? else {
+            return Err(Error::Unauthorized("The user no longer exists.".into()));
+        };
+        let user = rows.user;
+        Self::check_user_enabled(&p.user_id, user.enabled)?;
+        let user_domain = user.domain.ok_or_else(invalid)?;
         if !user_domain.enabled {
             return Err(Error::Unauthorized(format!(
                 "The domain {} of user {} is disabled.",
-                user_domain.id, user.id
+                user.domain_id, p.user_id
             )));
         }
-        let (scope, target, scope_domain) =
-            match &p.scope {
-                ScopeRef::Unscoped => (Scope::Unscoped, None, None),
-                ScopeRef::Project(pid) => {
-                    let project = self.project(pid).await.map_err(|_| {
-                        Error::Unauthorized(format!("Could not find project: {pid}."))
-                    })?;
-                    let pd = self.domain(&project.domain_id).await?;
-                    if !project.enabled || !pd.enabled {
-                        return Err(Error::Unauthorized(format!("Project {pid} is disabled.")));
-                    }
-                    (
-                        Scope::Project {
-                            id: project.id.clone(),
-                            name: project.name.clone(),
-                            domain_id: pd.id.clone(),
-                            domain_name: pd.name.clone(),
-                        },
-                        Some(Target::Project(project.id)),
-                        Some(pd.id),
-                    )
+        let (scope, scoped, scope_domain) = match (&p.scope, rows.scope) {
+            (ScopeRef::Project(pid), TokenScope::Project(project)) => {
+                let project = project.ok_or_else(|| {
+                    Error::Unauthorized(format!("Could not find project: {pid}."))
+                })?;
+                let pd = project
+                    .domain
+                    .ok_or_else(|| Error::not_found("domain", project.domain_id.clone()))?;
+                if !project.enabled || !pd.enabled {
+                    return Err(Error::Unauthorized(format!("Project {pid} is disabled.")));
                 }
-                ScopeRef::Domain(did) => {
-                    let d = self.find_domain(did).await?.ok_or_else(|| {
-                        Error::Unauthorized(format!("Could not find domain: {did}."))
-                    })?;
-                    if !d.enabled {
-                        return Err(Error::Unauthorized(format!("Domain {did} is disabled.")));
-                    }
-                    (
-                        Scope::Domain {
-                            id: d.id.clone(),
-                            name: d.name.clone(),
-                        },
-                        Some(Target::Domain(d.id.clone())),
-                        Some(d.id),
-                    )
+                (
+                    Scope::Project {
+                        id: pid.clone(),
+                        name: project.name,
+                        domain_id: project.domain_id.clone(),
+                        domain_name: pd.name,
+                    },
+                    true,
+                    Some(project.domain_id),
+                )
+            }
+            (ScopeRef::Domain(did), TokenScope::Domain(d)) => {
+                let d =
+                    d.ok_or_else(|| Error::Unauthorized(format!("Could not find domain: {did}.")))?;
+                if !d.enabled {
+                    return Err(Error::Unauthorized(format!("Domain {did} is disabled.")));
                 }
-                ScopeRef::System => (Scope::System, Some(Target::System), None),
-            };
-        let mut roles = match &target {
-            Some(t) => self.effective_roles(&user.id, t).await?,
-            None => vec![],
+                (
+                    Scope::Domain {
+                        id: did.clone(),
+                        name: d.name,
+                    },
+                    true,
+                    Some(did.clone()),
+                )
+            }
+            (ScopeRef::System, _) => (Scope::System, true, None),
+            _ => (Scope::Unscoped, false, None),
         };
+        let mut roles = self.effective_roles_of(&rows.role_ids).await?;
         let mut app = None;
-        if let Some(ac_id) = &p.application_credential_id {
-            let ac = self.app_credential_row(ac_id).await.map_err(|_| {
-                Error::Unauthorized("The application credential no longer exists.".into())
-            })?;
-            if ac.expires_at_unix.is_some_and(|e| e <= unix_now()) {
+        if let Some(ac_id) = ac_id {
+            let gone =
+                || Error::Unauthorized("The application credential no longer exists.".into());
+            let ac = rows.app_cred.flatten().ok_or_else(gone)?;
+            let role_ids = ac.role_ids.ok_or_else(gone)?;
+            if ac.expires_at.is_some_and(|e| e <= unix_now()) {
                 return Err(Error::Unauthorized(
                     "The application credential has expired.".into(),
                 ));
             }
-            roles.retain(|r| ac.roles.iter().any(|a| a.id == r.id));
+            roles.retain(|r| role_ids.contains(&r.id));
             app = Some(AppCredRef {
-                id: ac.id,
+                id: ac_id.to_string(),
                 name: ac.name,
                 restricted: !ac.unrestricted,
             });
         }
-        if target.is_some() && roles.is_empty() {
+        if scoped && roles.is_empty() {
             let what = match &p.scope {
                 ScopeRef::Project(id) => format!("project {id}"),
                 ScopeRef::Domain(id) => format!("domain {id}"),
@@ -493,12 +496,12 @@ impl Identity {
             };
             return Err(Error::Unauthorized(format!(
                 "User {} has no access to {what}.",
-                user.id
+                p.user_id
             )));
         }
         let facts = TokenFacts {
             audit_ids: &p.audit_ids,
-            user_id: &user.id,
+            user_id: &p.user_id,
             user_domain_id: &user.domain_id,
             project_id: match &p.scope {
                 ScopeRef::Project(id) => Some(id),
@@ -516,10 +519,10 @@ impl Identity {
             return Err(invalid());
         }
         let context = RequestContext {
-            user_id: user.id.clone(),
-            user_name: user.name.clone(),
-            user_domain_id: user_domain.id.clone(),
-            user_domain_name: user_domain.name.clone(),
+            user_id: p.user_id.clone(),
+            user_name: user.name,
+            user_domain_id: user.domain_id,
+            user_domain_name: user_domain.name,
             scope,
             roles: roles.iter().map(|r| r.name.clone()).collect(),
             unrestricted: app.as_ref().is_none_or(|a| !a.restricted),

@@ -64,6 +64,12 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+impl From<ferrostack_core::db::DbError> for Error {
+    fn from(e: ferrostack_core::db::DbError) -> Self {
+        Error::internal(e)
+    }
+}
+
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::internal(e)

@@ -74,7 +74,7 @@ impl Identity {
         name: &str,
         domain_id: &str,
     ) -> Result<Option<User>> {
-        Ok(records::users::by_name(&self.db, name, domain_id).await?)
+        records::users::by_name(&self.db, name, domain_id).await
     }
 
     pub(crate) async fn group(&self, id: &str) -> Result<Group> {
@@ -889,7 +889,7 @@ impl Identity {
     ) -> Result<Page<User>> {
         let g = self.group(group_id).await?;
         policy::reader_of_domain(ctx, "identity:list_users_in_group", Some(&g.domain_id))?;
-        let all = records::groups::users_in(&self.db, group_id).await?;
+        let all = records::users::in_group(&self.db, group_id).await?;
         apply(all, |u| &u.id, params, &["name", "domain_id", "enabled"], 0)
     }
 

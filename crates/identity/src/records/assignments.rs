@@ -1,9 +1,12 @@
 //! The `assignments` table: who (user or group) holds which role on what (project,
 //! domain or the system).
 
+use std::ops::ControlFlow;
+
 use sqlx::Row;
 
 use ferrostack_core::Db;
+use ferrostack_core::db::{Cols, Param};
 
 use super::{DbResult, Tx, execute};
 use crate::model::{Actor, Assignment, Role, Target};
@@ -79,21 +82,38 @@ pub(crate) async fn delete(
     Ok(execute(tx, &[sql], &grant(actor, target, role_id)).await? > 0)
 }
 
+/// The text of a read of the distinct role ids a user holds on a target, directly or
+/// through its groups; the arguments are the placeholders for target type, target
+/// id and user id.
+pub(super) fn role_ids_sql(target_type: &str, target_id: &str, user_id: &str) -> String {
+    format!(
+        "SELECT DISTINCT role_id FROM assignments WHERE target_type = {target_type} AND \
+         target_id = {target_id} AND ((actor_type = 'user' AND actor_id = {user_id}) OR \
+         (actor_type = 'group' AND actor_id IN \
+         (SELECT group_id FROM group_members WHERE user_id = {user_id})))"
+    )
+}
+
 /// Role ids assigned to the user on the target, directly or through its groups.
 pub(crate) async fn role_ids_of_user(
     db: &Db,
     user_id: &str,
     target: &Target,
-) -> DbResult<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT DISTINCT role_id FROM assignments WHERE target_type = $1 AND target_id = $2 AND \
-         ((actor_type = 'user' AND actor_id = $3) OR (actor_type = 'group' AND actor_id IN \
-         (SELECT group_id FROM group_members WHERE user_id = $3)))",
+) -> crate::error::Result<Vec<String>> {
+    let params = vec![
+        Param::Text(target.kind().to_owned()),
+        Param::Text(target.id().to_owned()),
+        Param::Text(user_id.to_owned()),
+    ];
+    db.fold(
+        role_ids_sql("$1", "$2", "$3"),
+        params,
+        Vec::new(),
+        |ids: &mut Vec<String>, r: &dyn Cols| {
+            ids.push(r.text(0)?.to_owned());
+            Ok(ControlFlow::Continue(()))
+        },
     )
-    .bind(target.kind())
-    .bind(target.id())
-    .bind(user_id)
-    .fetch_all(db.pool())
     .await
 }
 

@@ -8,7 +8,7 @@ use ferrostack_core::time::unix_now;
 
 use super::{DbResult, Tx, execute, fetch_all, fetch_optional, parse_json_map, to_json};
 use crate::fields::Extra;
-use crate::model::{Group, User};
+use crate::model::Group;
 
 fn from_row(r: &AnyRow) -> DbResult<Group> {
     Ok(Group {
@@ -122,18 +122,6 @@ pub(crate) async fn is_member(db: &Db, group_id: &str, user_id: &str) -> DbResul
     .fetch_one(db.pool())
     .await?;
     Ok(n > 0)
-}
-
-/// The group's members, by name.
-pub(crate) async fn users_in(db: &Db, group_id: &str) -> DbResult<Vec<User>> {
-    let rows = sqlx::query(
-        "SELECT u.* FROM users u JOIN group_members m ON m.user_id = u.id \
-         WHERE m.group_id = $1 ORDER BY u.name, u.id",
-    )
-    .bind(group_id)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(super::users::from_row).collect()
 }
 
 /// The groups the user is a member of, by name.

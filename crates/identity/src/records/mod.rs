@@ -15,6 +15,7 @@ pub(crate) mod groups;
 pub(crate) mod projects;
 pub(crate) mod revocations;
 pub(crate) mod roles;
+pub(crate) mod token;
 pub(crate) mod users;
 
 use crate::error::Error;

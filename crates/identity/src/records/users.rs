@@ -1,50 +1,97 @@
 //! The `users` table: the account, its password hash and its failed-login count.
 
+use std::ops::ControlFlow;
+
 use serde_json::Map;
-use sqlx::Row;
+use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
 use ferrostack_core::Db;
-use ferrostack_core::db::get_bool;
+use ferrostack_core::db::{Cols, DbError, Param};
 use ferrostack_core::time::unix_now;
 
-use super::{DbResult, Tx, execute, fetch_all, fetch_optional, parse_json_map, to_json};
+use super::{DbResult, Tx, execute, parse_json_map, to_json};
+use crate::error::Result;
 use crate::fields::Extra;
 use crate::model::User;
 
-pub(super) fn from_row(r: &AnyRow) -> DbResult<User> {
+/// The columns [`decode`] reads, in its order.
+const COLUMNS: &str = "id, name, domain_id, enabled, default_project_id, extra, password_hash, \
+     failed_auth_count, failed_auth_at";
+
+/// A row of [`COLUMNS`], by position.
+fn decode(r: &dyn Cols) -> Result<User, DbError> {
     Ok(User {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        domain_id: r.try_get("domain_id")?,
-        enabled: get_bool(r, "enabled")?,
-        default_project_id: r.try_get("default_project_id")?,
+        id: r.text(0)?.to_owned(),
+        name: r.text(1)?.to_owned(),
+        domain_id: r.text(2)?.to_owned(),
+        enabled: r.flag(3)?,
+        default_project_id: r.opt_text(4)?.map(str::to_owned),
         password_expires_at: None,
         options: Map::new(),
-        extra: parse_json_map(&r.try_get::<String, _>("extra")?),
-        password_hash: r.try_get("password_hash")?,
-        failed_auth_count: r.try_get("failed_auth_count")?,
-        failed_auth_at: r.try_get("failed_auth_at")?,
+        extra: parse_json_map(r.text(5)?),
+        password_hash: r.opt_text(6)?.map(str::to_owned),
+        failed_auth_count: r.int(7)?,
+        failed_auth_at: r.opt_int(8)?,
     })
 }
 
-pub(crate) async fn get(db: &Db, id: &str) -> DbResult<Option<User>> {
-    fetch_optional(db, "SELECT * FROM users WHERE id = $1", &[id], from_row).await
+/// A row of [`COLUMNS`] read through sqlx.
+fn from_row(r: &AnyRow) -> DbResult<User> {
+    decode(r).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
-pub(crate) async fn by_name(db: &Db, name: &str, domain_id: &str) -> DbResult<Option<User>> {
-    fetch_optional(
+/// The one user `sql` (selecting [`COLUMNS`]) finds with `binds` as `$1, $2, ...`.
+async fn fetch_one_user(db: &Db, sql: String, binds: &[&str]) -> Result<Option<User>> {
+    let params = binds.iter().map(|b| Param::Text((*b).to_owned())).collect();
+    db.fold(
+        sql,
+        params,
+        None,
+        |found: &mut Option<User>, r: &dyn Cols| {
+            *found = Some(decode(r)?);
+            Ok(ControlFlow::Break(()))
+        },
+    )
+    .await
+}
+
+pub(crate) async fn get(db: &Db, id: &str) -> Result<Option<User>> {
+    fetch_one_user(
         db,
-        "SELECT * FROM users WHERE name = $1 AND domain_id = $2",
+        format!("SELECT {COLUMNS} FROM users WHERE id = $1"),
+        &[id],
+    )
+    .await
+}
+
+pub(crate) async fn by_name(db: &Db, name: &str, domain_id: &str) -> Result<Option<User>> {
+    fetch_one_user(
+        db,
+        format!("SELECT {COLUMNS} FROM users WHERE name = $1 AND domain_id = $2"),
         &[name, domain_id],
-        from_row,
     )
     .await
 }
 
 /// All users by name, then id.
 pub(crate) async fn list(db: &Db) -> DbResult<Vec<User>> {
-    fetch_all(db, "SELECT * FROM users ORDER BY name, id", &[], from_row).await
+    let sql = format!("SELECT {COLUMNS} FROM users ORDER BY name, id");
+    let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(db.pool()).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// The group's members, by name.
+pub(crate) async fn in_group(db: &Db, group_id: &str) -> DbResult<Vec<User>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users WHERE id IN \
+         (SELECT user_id FROM group_members WHERE group_id = $1) ORDER BY name, id"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(group_id)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(from_row).collect()
 }
 
 /// The columns of a new user row.
