@@ -60,6 +60,14 @@ pub struct Download {
     pub checksum: Option<String>,
 }
 
+/// Who reads a download's bytes: process code, or only the kernel's copy into a
+/// socket.
+#[derive(Debug, Clone, Copy)]
+enum Reader {
+    Process,
+    Kernel,
+}
+
 /// Why the upload stream was cut by us (as opposed to the client going away).
 #[derive(Debug)]
 struct TooLarge(u64);
@@ -384,12 +392,35 @@ impl Images {
         }
     }
 
-    /// Streams an image's data. `None` when the image has no data (204).
+    /// Streams an image's data for the process to read (hash, copy to a file).
+    /// `None` when the image has no data (204).
     pub async fn download(
         &self,
         ctx: &RequestContext,
         id: &str,
         range: Option<RangeRequest>,
+    ) -> Result<Option<Download>> {
+        self.open_data(ctx, id, range, Reader::Process).await
+    }
+
+    /// [`Self::download`] for a body that goes straight into a socket write
+    /// (`GET /file`): the store may hand out mapped memory (see
+    /// [`ImageStore::get_for_socket`]).
+    pub async fn download_to_socket(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        range: Option<RangeRequest>,
+    ) -> Result<Option<Download>> {
+        self.open_data(ctx, id, range, Reader::Kernel).await
+    }
+
+    async fn open_data(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        range: Option<RangeRequest>,
+        reader: Reader,
     ) -> Result<Option<Download>> {
         policy::reader(ctx, "download_image")?;
         let im = self.visible(ctx, id).await?;
@@ -405,16 +436,16 @@ impl Images {
         };
         let size = u64::try_from(size).unwrap_or(0);
         let range = range.map(|r| r.resolve(size)).transpose()?;
-        let stream = self
-            .store
-            .get(location, range.clone())
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound(_) => {
-                    Error::NotFound(format!("Image data for {id} is missing from the store."))
-                }
-                other => Error::internal(other),
-            })?;
+        let stream = match reader {
+            Reader::Process => self.store.get(location, range.clone()).await,
+            Reader::Kernel => self.store.get_for_socket(location, range.clone()).await,
+        }
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => {
+                Error::NotFound(format!("Image data for {id} is missing from the store."))
+            }
+            other => Error::internal(other),
+        })?;
         Ok(Some(Download {
             stream,
             size,

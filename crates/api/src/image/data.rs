@@ -130,7 +130,7 @@ pub async fn download(
     headers: HeaderMap,
 ) -> ApiResult {
     let range = parse_range(&headers)?;
-    let Some(d) = s.image.download(c.ctx(), &id, range).await? else {
+    let Some(d) = s.image.download_to_socket(c.ctx(), &id, range).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let mut h = HeaderMap::new();

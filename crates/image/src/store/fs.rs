@@ -15,7 +15,10 @@
 //!
 //! Download: one blocking thread reads [`READ_CHUNK`]-sized sequential reads of the
 //! requested range into a short bounded queue ([`READ_AHEAD`] chunks); dropping the
-//! stream (client gone) stops the thread at its next send.
+//! stream (client gone) stops the thread at its next send. For a socket
+//! ([`ImageStore::get_for_socket`], the HTTP download) the range is instead mapped
+//! [`MAP_WINDOW`] bytes at a time and yielded as [`SEND_CHUNK`] slices of the
+//! mappings: no read copy and no thread.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -43,6 +46,10 @@ pub const WRITE_BUDGET: usize = 16 << 20;
 pub const READ_CHUNK: usize = 1 << 20;
 /// Chunks read ahead of the consumer of a download stream.
 pub const READ_AHEAD: usize = 4;
+/// Size of the slices of a mapped file that [`ImageStore::get_for_socket`] yields.
+pub const SEND_CHUNK: usize = 1 << 20;
+/// Bytes of a file mapped at a time by [`ImageStore::get_for_socket`].
+pub const MAP_WINDOW: usize = 8 << 20;
 
 /// Image store on a local (or network-mounted) file system.
 #[derive(Debug, Clone)]
@@ -86,6 +93,40 @@ impl FilesystemStore {
     pub fn location_of(&self, id: &str) -> Result<String, StoreError> {
         validate_id(id)?;
         Ok(format!("{}{id}", self.prefix))
+    }
+
+    /// Opens the object at `location` (on a blocking thread) and checks `range`
+    /// (default: all of it) against its size.
+    async fn open_range(
+        &self,
+        location: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<(File, Range<u64>), StoreError> {
+        let path = self.path_of(location)?;
+        let location = location.to_owned();
+        let opened = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+            let file = File::open(&path).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => StoreError::NotFound(location),
+                _ => StoreError::io("open", &path, e),
+            })?;
+            let size = file
+                .metadata()
+                .map_err(|e| StoreError::io("stat", &path, e))?
+                .len();
+            Ok((file, size))
+        })
+        .await
+        .map_err(|e| StoreError::io("open thread", &self.dir, io::Error::other(e.to_string())))?;
+        let (file, size) = opened?;
+        let range = range.unwrap_or(0..size);
+        if range.start > range.end || range.end > size {
+            return Err(StoreError::InvalidRange {
+                start: range.start,
+                end: range.end,
+                size,
+            });
+        }
+        Ok((file, range))
     }
 
     /// Maps a location back to its file; refuses anything but `file://<dir>/<id>`.
@@ -162,31 +203,17 @@ impl ImageStore for FilesystemStore {
         location: &str,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream, StoreError> {
-        let path = self.path_of(location)?;
-        let location = location.to_owned();
-        let opened = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-            let file = File::open(&path).map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => StoreError::NotFound(location),
-                _ => StoreError::io("open", &path, e),
-            })?;
-            let size = file
-                .metadata()
-                .map_err(|e| StoreError::io("stat", &path, e))?
-                .len();
-            Ok((file, size))
-        })
-        .await
-        .map_err(|e| StoreError::io("open thread", &self.dir, io::Error::other(e.to_string())))?;
-        let (file, size) = opened?;
-        let range = range.unwrap_or(0..size);
-        if range.start > range.end || range.end > size {
-            return Err(StoreError::InvalidRange {
-                start: range.start,
-                end: range.end,
-                size,
-            });
-        }
+        let (file, range) = self.open_range(location, range).await?;
         Ok(read_stream(file, range))
+    }
+
+    async fn get_for_socket(
+        &self,
+        location: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream, StoreError> {
+        let (file, range) = self.open_range(location, range).await?;
+        Ok(mapped_stream(file, range))
     }
 
     fn local_path(&self, location: &str) -> Option<PathBuf> {
@@ -376,6 +403,63 @@ fn read_stream(file: File, range: Range<u64>) -> ByteStream {
     .boxed()
 }
 
+/// Maps `range` (not empty) of `file` read-only, advised sequential.
+#[allow(unsafe_code)]
+fn map_range(file: &File, range: &Range<u64>) -> io::Result<memmap2::Mmap> {
+    let len = usize::try_from(range.end - range.start)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "range too large to map"))?;
+    // SAFETY: `Mmap` hands out `&[u8]` over the file, which Rust assumes does not
+    // change while borrowed. Store objects are written under `.partial/`, fsynced
+    // and only then linked to their name; nothing in ferrostack writes, truncates
+    // or replaces a published object (data is immutable; delete unlinks, and the
+    // mapping keeps the inode alive), and the directory is 0700. If something
+    // outside ferrostack cuts the file short anyway, touching the lost pages from
+    // process code would raise SIGBUS; this mapping only reaches the kernel's copy
+    // in a socket write (see `ImageStore::get_for_socket`), which fails with EFAULT
+    // instead (`truncated_mapping_fails_the_socket_write` checks it).
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(range.start)
+            .len(len)
+            .map(file)?
+    };
+    // One pass front to back. Measured on loopback with curl (1 GiB from the page
+    // cache, the whole file mapped at once): p50 1.9 GB/s advised vs 1.65 not;
+    // MAP_POPULATE was slower (1.5: it walks the range before the first byte goes
+    // out). Not measured per window since.
+    map.advise(memmap2::Advice::Sequential)?;
+    Ok(map)
+}
+
+/// Streams `range` of `file` as [`SEND_CHUNK`] slices of [`MAP_WINDOW`]-sized
+/// mappings, each window mapped when the consumer reaches it and unmapped when
+/// its last slice is dropped (mapped file pages count in the server's RSS: whole
+/// range mapped, a 1 GiB download showed as 1 GiB). hyper queues the slices and
+/// `writev`s them: the bytes go from the page cache to the socket in one kernel
+/// copy. Mapping without populating is a quick syscall, done inline.
+fn mapped_stream(file: File, range: Range<u64>) -> ByteStream {
+    let end = range.end;
+    let windows = range
+        .step_by(MAP_WINDOW)
+        .map(move |at| at..(at + MAP_WINDOW as u64).min(end));
+    futures::stream::iter(windows)
+        .flat_map(move |window| {
+            let slices: Vec<io::Result<Bytes>> = match map_range(&file, &window) {
+                Ok(map) => {
+                    let len = map.len();
+                    let bytes = Bytes::from_owner(map);
+                    (0..len)
+                        .step_by(SEND_CHUNK)
+                        .map(|at| Ok(bytes.slice(at..(at + SEND_CHUNK).min(len))))
+                        .collect()
+                }
+                Err(e) => vec![Err(e)],
+            };
+            futures::stream::iter(slices)
+        })
+        .boxed()
+}
+
 /// Creates `dir` (and parents) if missing and makes it 0700.
 fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)?;
@@ -513,7 +597,7 @@ mod tests {
     async fn range_reads() {
         let tmp = tempfile::tempdir().unwrap();
         let store = FilesystemStore::new(tmp.path()).unwrap();
-        let len = 3 * READ_CHUNK + 11;
+        let len = 2 * MAP_WINDOW + 11;
         let bytes = data(len, 9);
         let loc = store
             .put("r", chunked(&bytes, 65536))
@@ -528,19 +612,62 @@ mod tests {
             l / 2..l / 2 + 3 * READ_CHUNK as u64 / 2,
             l - 10..l,
             l - 1..l,
+            MAP_WINDOW as u64 - 5..MAP_WINDOW as u64 + 5,
+            MAP_WINDOW as u64..2 * MAP_WINDOW as u64 + 1,
             0..1,
             1234..1235,
             7..7,
         ] {
+            let want = &bytes[r.start as usize..r.end as usize];
             let got = collect(store.get(&loc, Some(r.clone())).await.unwrap()).await;
-            assert!(got == bytes[r.start as usize..r.end as usize], "{r:?}");
+            assert!(got == want, "{r:?}");
+            let sent = store.get_for_socket(&loc, Some(r.clone())).await.unwrap();
+            assert!(collect(sent).await == want, "mapped {r:?}");
         }
+        assert!(collect(store.get_for_socket(&loc, None).await.unwrap()).await == bytes);
         for bad in [0..l + 1, l + 1..l + 2] {
             assert!(matches!(
-                store.get(&loc, Some(bad)).await,
+                store.get(&loc, Some(bad.clone())).await,
+                Err(StoreError::InvalidRange { .. })
+            ));
+            assert!(matches!(
+                store.get_for_socket(&loc, Some(bad)).await,
                 Err(StoreError::InvalidRange { .. })
             ));
         }
+        store.delete(&loc).await.unwrap();
+        assert!(matches!(
+            store.get_for_socket(&loc, None).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    /// The safety argument of `map_range`: a store file cut short under a mapped
+    /// download fails the socket write (EFAULT), it does not kill the process. The
+    /// test never touches the mapped bytes itself.
+    #[tokio::test]
+    async fn truncated_mapping_fails_the_socket_write() {
+        use std::os::unix::net::UnixStream;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FilesystemStore::new(tmp.path()).unwrap();
+        let loc = store
+            .put("t", chunked(&data(2 * SEND_CHUNK, 5), 65536))
+            .await
+            .unwrap()
+            .location;
+        let mut sent = store.get_for_socket(&loc, None).await.unwrap();
+        let first = sent.next().await.unwrap().unwrap();
+        assert_eq!(first.len(), SEND_CHUNK);
+        let path = store.local_path(&loc).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let (mut a, _b) = UnixStream::pair().unwrap();
+        let err = a.write(&first[..4096]).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(14), "EFAULT expected: {err}");
     }
 
     #[tokio::test]

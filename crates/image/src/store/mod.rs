@@ -118,6 +118,21 @@ pub trait ImageStore: Send + Sync {
         range: Option<Range<u64>>,
     ) -> Result<ByteStream, StoreError>;
 
+    /// [`get`](Self::get) for bytes that go straight into a socket write, so only the
+    /// kernel's copy ever reads them (the download handler's body, which hyper
+    /// `writev`s). A store may then hand out memory it maps instead of reading into
+    /// buffers: the filesystem store does (no read copy; a file cut short under it
+    /// fails the write with `EFAULT` instead of a `SIGBUS` in process code).
+    /// Anything the process itself reads (hashing, copying to a file) uses `get`.
+    /// The default is `get`.
+    async fn get_for_socket(
+        &self,
+        location: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream, StoreError> {
+        self.get(location, range).await
+    }
+
     /// The object's file on this host, for a store that keeps objects as plain
     /// immutable files (the host's image cache links it instead of copying).
     /// `None` (the default) for stores that do not.
