@@ -210,6 +210,29 @@ impl Readers {
     }
 }
 
+/// Binds `params` to `sql` and folds the rows `exec` streams: one body for the
+/// native PostgreSQL pool and the `Any` pool, whose query types differ.
+macro_rules! fold_rows {
+    ($db:ty, $exec:expr, $sql:expr, $params:expr, $init:expr, $f:expr) => {{
+        let mut q = sqlx::query::<$db>(AssertSqlSafe($sql));
+        for p in $params {
+            q = match p {
+                Param::Text(s) => q.bind(s),
+                Param::Int(n) => q.bind(n),
+                Param::Bool(b) => q.bind(b),
+            };
+        }
+        let mut acc = $init;
+        let mut rows = q.fetch($exec);
+        while let Some(row) = rows.try_next().await.map_err(DbError::from)? {
+            if $f(&mut acc, &row)?.is_break() {
+                break;
+            }
+        }
+        Ok(acc)
+    }};
+}
+
 /// Runs `sql` with `params` and folds its rows into `init` (see the module doc).
 pub(super) async fn fold<A, E, F>(
     reader: Option<&Reader>,
@@ -232,39 +255,9 @@ where
                 .map_err(|e| E::from(DbError::Task(e)))?;
         }
         Some(Reader::Postgres(pg)) => {
-            let mut q = sqlx::query::<sqlx::Postgres>(AssertSqlSafe(sql));
-            for p in params {
-                q = match p {
-                    Param::Text(s) => q.bind(s),
-                    Param::Int(n) => q.bind(n),
-                    Param::Bool(b) => q.bind(b),
-                };
-            }
-            let mut acc = init;
-            let mut rows = q.fetch(pg);
-            while let Some(row) = rows.try_next().await.map_err(DbError::from)? {
-                if f(&mut acc, &row)?.is_break() {
-                    break;
-                }
-            }
-            return Ok(acc);
+            return fold_rows!(sqlx::Postgres, pg, sql, params, init, f);
         }
         None => {}
     }
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for p in params {
-        q = match p {
-            Param::Text(s) => q.bind(s),
-            Param::Int(n) => q.bind(n),
-            Param::Bool(b) => q.bind(b),
-        };
-    }
-    let mut acc = init;
-    let mut rows = q.fetch(pool);
-    while let Some(row) = rows.try_next().await.map_err(DbError::from)? {
-        if f(&mut acc, &row)?.is_break() {
-            break;
-        }
-    }
-    Ok(acc)
+    fold_rows!(sqlx::Any, pool, sql, params, init, f)
 }
